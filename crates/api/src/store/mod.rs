@@ -1,0 +1,82 @@
+//! The api service's storage: users, tasks and the outbox, on SQLite or PostgreSQL.
+
+mod sql;
+
+use std::sync::Arc;
+
+use async_trait::async_trait;
+use chrono::{DateTime, Utc};
+use domain::{NewTask, Task, TaskEdit, TaskEvent, TaskId, TaskQuery};
+
+use events::OutboxEntry;
+use sqlx::migrate::Migrator;
+
+pub use sql::SqlApiStore;
+
+#[derive(Debug, Clone, sqlx::FromRow)]
+pub struct UserRecord {
+    pub id: String,
+    pub email: String,
+    pub name: String,
+    pub password_hash: String,
+    pub created_at: DateTime<Utc>,
+}
+
+/// Every write that changes a task also writes its event to the outbox, in one transaction:
+/// either both are stored or neither.
+#[async_trait]
+pub trait ApiStore: Send + Sync {
+    async fn migrate(&self) -> anyhow::Result<()>;
+    async fn ping(&self) -> anyhow::Result<()>;
+
+    /// Returns false when the email is taken.
+    async fn create_user(&self, user: &UserRecord) -> anyhow::Result<bool>;
+    async fn find_user_by_email(&self, email: &str) -> anyhow::Result<Option<UserRecord>>;
+    async fn find_user(&self, id: &str) -> anyhow::Result<Option<UserRecord>>;
+
+    async fn list_tasks(&self, user_id: &str, query: &TaskQuery) -> anyhow::Result<Vec<Task>>;
+    async fn get_task(&self, user_id: &str, id: TaskId) -> anyhow::Result<Option<Task>>;
+    async fn create_task(&self, user_id: &str, task: NewTask) -> anyhow::Result<(Task, TaskEvent)>;
+    /// `None` when the user has no such task.
+    async fn edit_task(
+        &self,
+        user_id: &str,
+        id: TaskId,
+        edit: TaskEdit,
+    ) -> anyhow::Result<Option<(Task, TaskEvent)>>;
+    async fn delete_task(&self, user_id: &str, id: TaskId) -> anyhow::Result<Option<TaskEvent>>;
+
+    /// The outbox, for the relay (see `StoreOutbox`).
+    async fn pending_events(&self, limit: u32) -> anyhow::Result<Vec<OutboxEntry>>;
+    async fn mark_events_delivered(&self, ids: &[i64]) -> anyhow::Result<()>;
+    async fn outbox_backlog(&self) -> anyhow::Result<i64>;
+}
+
+/// The store seen as the relay's `Outbox`.
+pub struct StoreOutbox(pub Arc<dyn ApiStore>);
+
+#[async_trait]
+impl events::Outbox for StoreOutbox {
+    async fn pending(&self, limit: u32) -> anyhow::Result<Vec<OutboxEntry>> {
+        self.0.pending_events(limit).await
+    }
+    async fn mark_delivered(&self, ids: &[i64]) -> anyhow::Result<()> {
+        self.0.mark_events_delivered(ids).await
+    }
+    async fn backlog(&self) -> anyhow::Result<i64> {
+        self.0.outbox_backlog().await
+    }
+}
+
+/// Opens the api's store on the given database.
+pub fn open(database: db::Database) -> Arc<dyn ApiStore> {
+    static SQLITE: Migrator = sqlx::migrate!("migrations/sqlite");
+    static POSTGRES: Migrator = sqlx::migrate!("migrations/postgres");
+    match database {
+        db::Database::Sqlite(pools) => Arc::new(SqlApiStore::new(pools, &SQLITE)),
+        db::Database::Postgres(pools) => Arc::new(SqlApiStore::new(pools, &POSTGRES)),
+    }
+}
+
+/// Most tasks one list call returns.
+pub const LIST_LIMIT: u32 = 1000;

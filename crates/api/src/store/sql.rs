@@ -1,0 +1,351 @@
+//! `ApiStore` written once for both databases; only `Dialect` SQL differs.
+
+use async_trait::async_trait;
+use chrono::{DateTime, Utc};
+use db::{Dialect, Pools};
+use domain::{
+    NewTask, Priority, Recurrence, SortKey, StatusFilter, Task, TaskEdit, TaskEvent, TaskId,
+    TaskQuery,
+};
+use sqlx::migrate::Migrator;
+use sqlx::types::Json;
+use sqlx::{AssertSqlSafe, Encode, Executor, FromRow, IntoArguments, Type};
+use uuid::Uuid;
+
+use super::{ApiStore, LIST_LIMIT, UserRecord};
+use events::OutboxEntry;
+
+pub struct SqlApiStore<DB: sqlx::Database> {
+    pools: Pools<DB>,
+    migrator: &'static Migrator,
+}
+
+impl<DB: sqlx::Database> SqlApiStore<DB> {
+    pub fn new(pools: Pools<DB>, migrator: &'static Migrator) -> Self {
+        Self { pools, migrator }
+    }
+}
+
+#[derive(FromRow)]
+pub struct TaskRow {
+    id: i32,
+    user_id: String,
+    title: String,
+    description: String,
+    completed: bool,
+    priority: String,
+    tags: Json<Vec<String>>,
+    due_date: Option<DateTime<Utc>>,
+    recurrence: Option<String>,
+    created_at: DateTime<Utc>,
+    updated_at: DateTime<Utc>,
+}
+
+impl From<TaskRow> for Task {
+    fn from(r: TaskRow) -> Self {
+        Task {
+            id: r.id,
+            user_id: r.user_id,
+            title: r.title,
+            description: r.description,
+            completed: r.completed,
+            priority: Priority::parse(&r.priority).unwrap_or_default(),
+            tags: r.tags.0,
+            due_date: r.due_date,
+            recurrence: r.recurrence.as_deref().and_then(Recurrence::parse),
+            created_at: r.created_at,
+            updated_at: r.updated_at,
+        }
+    }
+}
+
+#[derive(FromRow)]
+pub struct OutboxRow {
+    id: i64,
+    payload: Json<TaskEvent>,
+}
+
+#[derive(FromRow)]
+pub struct CountRow {
+    n: i64,
+}
+
+const TASK_COLUMNS: &str = "id, user_id, title, description, completed, priority, tags, due_date, recurrence, created_at, updated_at";
+
+fn json(value: &impl serde::Serialize) -> anyhow::Result<Json<serde_json::Value>> {
+    Ok(Json(serde_json::to_value(value)?))
+}
+
+fn order_by(sort: SortKey) -> &'static str {
+    match sort {
+        SortKey::Created => "created_at DESC, id DESC",
+        SortKey::Title => "LOWER(title), id",
+        SortKey::DueDate => "due_date IS NULL, due_date, id",
+        SortKey::Priority => {
+            "CASE priority WHEN 'high' THEN 0 WHEN 'medium' THEN 1 ELSE 2 END, created_at DESC, id DESC"
+        }
+    }
+}
+
+/// `%needle%` for LIKE, with the user's own `%`, `_` and `\` taken literally.
+fn like_pattern(needle: &str) -> String {
+    let escaped = needle
+        .to_lowercase()
+        .replace('\\', "\\\\")
+        .replace('%', "\\%")
+        .replace('_', "\\_");
+    format!("%{escaped}%")
+}
+
+#[async_trait]
+impl<DB> ApiStore for SqlApiStore<DB>
+where
+    DB: Dialect,
+    DB::Connection: sqlx::migrate::Migrate,
+    for<'c> &'c mut DB::Connection: Executor<'c, Database = DB>,
+    DB::Arguments: IntoArguments<DB>,
+    for<'q> i32: Encode<'q, DB> + Type<DB>,
+    for<'q> i64: Encode<'q, DB> + Type<DB>,
+    for<'q> bool: Encode<'q, DB> + Type<DB>,
+    for<'q> String: Encode<'q, DB> + Type<DB>,
+    for<'q> DateTime<Utc>: Encode<'q, DB> + Type<DB>,
+    for<'q> Uuid: Encode<'q, DB> + Type<DB>,
+    for<'q> Json<serde_json::Value>: Encode<'q, DB> + Type<DB>,
+    for<'q> Option<bool>: Encode<'q, DB>,
+    for<'q> Option<String>: Encode<'q, DB>,
+    for<'q> Option<DateTime<Utc>>: Encode<'q, DB>,
+    for<'r> TaskRow: FromRow<'r, DB::Row>,
+    for<'r> UserRecord: FromRow<'r, DB::Row>,
+    for<'r> OutboxRow: FromRow<'r, DB::Row>,
+    for<'r> CountRow: FromRow<'r, DB::Row>,
+{
+    async fn migrate(&self) -> anyhow::Result<()> {
+        db::migrate(
+            &self.pools.writer,
+            self.migrator,
+            "_tasktrail_api_migrations",
+        )
+        .await
+    }
+
+    async fn ping(&self) -> anyhow::Result<()> {
+        sqlx::query("SELECT 1").execute(&self.pools.reader).await?;
+        Ok(())
+    }
+
+    async fn create_user(&self, user: &UserRecord) -> anyhow::Result<bool> {
+        let result = sqlx::query("INSERT INTO users (id, email, name, password_hash, created_at) VALUES ($1, $2, $3, $4, $5)")
+            .bind(user.id.clone())
+            .bind(user.email.clone())
+            .bind(user.name.clone())
+            .bind(user.password_hash.clone())
+            .bind(user.created_at)
+            .execute(&self.pools.writer)
+            .await;
+        match result {
+            Ok(_) => Ok(true),
+            Err(sqlx::Error::Database(e)) if e.is_unique_violation() => Ok(false),
+            Err(e) => Err(e.into()),
+        }
+    }
+
+    async fn find_user_by_email(&self, email: &str) -> anyhow::Result<Option<UserRecord>> {
+        Ok(sqlx::query_as(
+            "SELECT id, email, name, password_hash, created_at FROM users WHERE email = $1",
+        )
+        .bind(email.to_owned())
+        .fetch_optional(&self.pools.reader)
+        .await?)
+    }
+
+    async fn find_user(&self, id: &str) -> anyhow::Result<Option<UserRecord>> {
+        Ok(sqlx::query_as(
+            "SELECT id, email, name, password_hash, created_at FROM users WHERE id = $1",
+        )
+        .bind(id.to_owned())
+        .fetch_optional(&self.pools.reader)
+        .await?)
+    }
+
+    async fn list_tasks(&self, user_id: &str, query: &TaskQuery) -> anyhow::Result<Vec<Task>> {
+        let completed = match query.status {
+            StatusFilter::All => None,
+            StatusFilter::Pending => Some(false),
+            StatusFilter::Completed => Some(true),
+        };
+        let sql = format!(
+            "SELECT {TASK_COLUMNS} FROM tasks WHERE user_id = $1 \
+             AND ($2 IS NULL OR completed = $2) \
+             AND ($3 IS NULL OR LOWER(title) LIKE $3 ESCAPE '\\' OR LOWER(description) LIKE $3 ESCAPE '\\') \
+             AND ($4 IS NULL OR priority = $4) \
+             AND ($5 IS NULL OR {tag}) \
+             ORDER BY {order} LIMIT {LIST_LIMIT}",
+            tag = DB::tags_contain(5),
+            order = order_by(query.sort),
+        );
+        let rows: Vec<TaskRow> = sqlx::query_as(AssertSqlSafe(sql))
+            .bind(user_id.to_owned())
+            .bind(completed)
+            .bind(
+                query
+                    .q
+                    .as_deref()
+                    .filter(|q| !q.is_empty())
+                    .map(like_pattern),
+            )
+            .bind(query.priority.map(|p| p.as_str().to_owned()))
+            .bind(query.tag.as_deref().map(|t| t.trim().to_lowercase()))
+            .fetch_all(&self.pools.reader)
+            .await?;
+        Ok(rows.into_iter().map(Task::from).collect())
+    }
+
+    async fn get_task(&self, user_id: &str, id: TaskId) -> anyhow::Result<Option<Task>> {
+        let row: Option<TaskRow> = sqlx::query_as(AssertSqlSafe(format!(
+            "SELECT {TASK_COLUMNS} FROM tasks WHERE id = $1 AND user_id = $2"
+        )))
+        .bind(id)
+        .bind(user_id.to_owned())
+        .fetch_optional(&self.pools.reader)
+        .await?;
+        Ok(row.map(Task::from))
+    }
+
+    async fn create_task(&self, user_id: &str, new: NewTask) -> anyhow::Result<(Task, TaskEvent)> {
+        let now = domain::clock::now();
+        let mut tx = self.pools.writer.begin().await?;
+        let row: TaskRow = sqlx::query_as(AssertSqlSafe(format!(
+            "INSERT INTO tasks (user_id, title, description, completed, priority, tags, due_date, recurrence, created_at, updated_at) \
+             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $9) RETURNING {TASK_COLUMNS}"
+        )))
+        .bind(user_id.to_owned())
+        .bind(new.title)
+        .bind(new.description)
+        .bind(false)
+        .bind(new.priority.as_str().to_owned())
+        .bind(json(&new.tags)?)
+        .bind(new.due_date)
+        .bind(new.recurrence.map(|r| r.as_str().to_owned()))
+        .bind(now)
+        .fetch_one(&mut *tx)
+        .await?;
+        let task = Task::from(row);
+        let event = TaskEvent::record(domain::EventType::Created, &task, now);
+        insert_outbox(&mut *tx, &event).await?;
+        tx.commit().await?;
+        Ok((task, event))
+    }
+
+    async fn edit_task(
+        &self,
+        user_id: &str,
+        id: TaskId,
+        edit: TaskEdit,
+    ) -> anyhow::Result<Option<(Task, TaskEvent)>> {
+        let mut tx = self.pools.writer.begin().await?;
+        let row: Option<TaskRow> = sqlx::query_as(AssertSqlSafe(format!(
+            "SELECT {TASK_COLUMNS} FROM tasks WHERE id = $1 AND user_id = $2{}",
+            DB::FOR_UPDATE
+        )))
+        .bind(id)
+        .bind(user_id.to_owned())
+        .fetch_optional(&mut *tx)
+        .await?;
+        let Some(row) = row else { return Ok(None) };
+        let mut task = Task::from(row);
+        let now = domain::clock::now();
+        let event_type = task.edit(edit, now);
+        sqlx::query(
+            "UPDATE tasks SET title = $1, description = $2, completed = $3, priority = $4, tags = $5, \
+             due_date = $6, recurrence = $7, updated_at = $8 WHERE id = $9",
+        )
+        .bind(task.title.clone())
+        .bind(task.description.clone())
+        .bind(task.completed)
+        .bind(task.priority.as_str().to_owned())
+        .bind(json(&task.tags)?)
+        .bind(task.due_date)
+        .bind(task.recurrence.map(|r| r.as_str().to_owned()))
+        .bind(now)
+        .bind(task.id)
+        .execute(&mut *tx)
+        .await?;
+        let event = TaskEvent::record(event_type, &task, now);
+        insert_outbox(&mut *tx, &event).await?;
+        tx.commit().await?;
+        Ok(Some((task, event)))
+    }
+
+    async fn delete_task(&self, user_id: &str, id: TaskId) -> anyhow::Result<Option<TaskEvent>> {
+        let mut tx = self.pools.writer.begin().await?;
+        let row: Option<TaskRow> = sqlx::query_as(AssertSqlSafe(format!(
+            "DELETE FROM tasks WHERE id = $1 AND user_id = $2 RETURNING {TASK_COLUMNS}"
+        )))
+        .bind(id)
+        .bind(user_id.to_owned())
+        .fetch_optional(&mut *tx)
+        .await?;
+        let Some(row) = row else { return Ok(None) };
+        let event = TaskEvent::record(
+            domain::EventType::Deleted,
+            &Task::from(row),
+            domain::clock::now(),
+        );
+        insert_outbox(&mut *tx, &event).await?;
+        tx.commit().await?;
+        Ok(Some(event))
+    }
+
+    async fn pending_events(&self, limit: u32) -> anyhow::Result<Vec<OutboxEntry>> {
+        let rows: Vec<OutboxRow> =
+            sqlx::query_as("SELECT id, payload FROM outbox ORDER BY id LIMIT $1")
+                .bind(i64::from(limit))
+                .fetch_all(&self.pools.reader)
+                .await?;
+        Ok(rows
+            .into_iter()
+            .map(|r| OutboxEntry {
+                id: r.id,
+                event: r.payload.0,
+            })
+            .collect())
+    }
+
+    async fn mark_events_delivered(&self, ids: &[i64]) -> anyhow::Result<()> {
+        let sql = format!("DELETE FROM outbox WHERE id IN ({})", DB::json_integers(1));
+        sqlx::query(AssertSqlSafe(sql))
+            .bind(json(&ids)?)
+            .execute(&self.pools.writer)
+            .await?;
+        Ok(())
+    }
+
+    async fn outbox_backlog(&self) -> anyhow::Result<i64> {
+        let row: CountRow = sqlx::query_as("SELECT COUNT(*) AS n FROM outbox")
+            .fetch_one(&self.pools.reader)
+            .await?;
+        Ok(row.n)
+    }
+}
+
+async fn insert_outbox<'c, DB, E>(executor: E, event: &TaskEvent) -> anyhow::Result<()>
+where
+    DB: sqlx::Database,
+    E: Executor<'c, Database = DB>,
+    DB::Arguments: IntoArguments<DB>,
+    for<'q> String: Encode<'q, DB> + Type<DB>,
+    for<'q> DateTime<Utc>: Encode<'q, DB> + Type<DB>,
+    for<'q> Uuid: Encode<'q, DB> + Type<DB>,
+    for<'q> Json<serde_json::Value>: Encode<'q, DB> + Type<DB>,
+{
+    sqlx::query(
+        "INSERT INTO outbox (event_id, user_id, payload, created_at) VALUES ($1, $2, $3, $4)",
+    )
+    .bind(event.event_id)
+    .bind(event.user_id.clone())
+    .bind(json(event)?)
+    .bind(event.timestamp)
+    .execute(executor)
+    .await?;
+    Ok(())
+}

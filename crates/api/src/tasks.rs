@@ -1,0 +1,182 @@
+//! Tasks: the service every entry point (REST, and later chat and MCP) goes through, and
+//! the thin REST handlers over it.
+
+use std::sync::Arc;
+
+use auth::Owner;
+use axum::Router;
+use axum::extract::State;
+use axum::http::StatusCode;
+use axum::routing::{get, patch};
+use domain::{
+    CreateTaskRequest, NewTask, Task, TaskChanges, TaskEdit, TaskEvent, TaskId, TaskQuery,
+    UpdateTaskRequest,
+};
+use tokio::sync::Notify;
+use web::{ApiError, ApiResult, Json, Path, Query};
+
+use crate::ApiState;
+use crate::store::ApiStore;
+
+/// Applies task changes for a user. Each successful change has committed its event to the
+/// outbox before this returns; the relay is then woken to deliver it.
+#[derive(Clone)]
+pub struct TaskService {
+    store: Arc<dyn ApiStore>,
+    events_written: Arc<Notify>,
+}
+
+impl TaskService {
+    pub fn new(store: Arc<dyn ApiStore>, events_written: Arc<Notify>) -> Self {
+        Self {
+            store,
+            events_written,
+        }
+    }
+
+    pub async fn list(&self, user_id: &str, query: &TaskQuery) -> ApiResult<Vec<Task>> {
+        Ok(self.store.list_tasks(user_id, query).await?)
+    }
+
+    pub async fn get(&self, user_id: &str, id: TaskId) -> ApiResult<Task> {
+        self.store
+            .get_task(user_id, id)
+            .await?
+            .ok_or(ApiError::NotFound("task"))
+    }
+
+    pub async fn create(&self, user_id: &str, req: CreateTaskRequest) -> ApiResult<Task> {
+        let new = NewTask::parse(req)?;
+        let (task, event) = self.store.create_task(user_id, new).await?;
+        self.recorded(&event);
+        Ok(task)
+    }
+
+    pub async fn update(
+        &self,
+        user_id: &str,
+        id: TaskId,
+        req: UpdateTaskRequest,
+    ) -> ApiResult<Task> {
+        let changes = TaskChanges::parse(req)?;
+        self.edit(user_id, id, TaskEdit::Change(changes)).await
+    }
+
+    pub async fn toggle_completed(&self, user_id: &str, id: TaskId) -> ApiResult<Task> {
+        self.edit(user_id, id, TaskEdit::ToggleCompleted).await
+    }
+
+    pub async fn delete(&self, user_id: &str, id: TaskId) -> ApiResult<TaskEvent> {
+        let event = self
+            .store
+            .delete_task(user_id, id)
+            .await?
+            .ok_or(ApiError::NotFound("task"))?;
+        self.recorded(&event);
+        Ok(event)
+    }
+
+    async fn edit(&self, user_id: &str, id: TaskId, edit: TaskEdit) -> ApiResult<Task> {
+        let (task, event) = self
+            .store
+            .edit_task(user_id, id, edit)
+            .await?
+            .ok_or(ApiError::NotFound("task"))?;
+        self.recorded(&event);
+        Ok(task)
+    }
+
+    fn recorded(&self, event: &TaskEvent) {
+        metrics::counter!("tasktrail_task_events_recorded_total", "event_type" => event.event_type.as_str()).increment(1);
+        tracing::info!(event_id = %event.event_id, event_type = event.event_type.as_str(), task_id = event.task_id, "task event recorded");
+        self.events_written.notify_one();
+    }
+}
+
+pub fn router() -> Router<ApiState> {
+    Router::new()
+        .route("/api/{user_id}/tasks", get(list_tasks).post(create_task))
+        .route(
+            "/api/{user_id}/tasks/{id}",
+            get(get_task).put(update_task).delete(delete_task),
+        )
+        .route(
+            "/api/{user_id}/tasks/{id}/complete",
+            patch(toggle_completed),
+        )
+}
+
+#[derive(serde::Deserialize)]
+pub struct TaskPath {
+    /// Checked by the `Owner` extractor.
+    pub user_id: String,
+    pub id: TaskId,
+}
+
+#[utoipa::path(get, path = "/api/{user_id}/tasks", tag = "tasks",
+    params(("user_id" = String, Path), ("status" = Option<String>, Query, description = "all | pending | completed"),
+           ("sort" = Option<String>, Query, description = "created | title | due_date | priority"),
+           ("q" = Option<String>, Query), ("tag" = Option<String>, Query), ("priority" = Option<String>, Query)),
+    responses((status = 200, body = [Task])), security(("bearer" = [])))]
+pub async fn list_tasks(
+    owner: Owner,
+    State(s): State<ApiState>,
+    Query(query): Query<TaskQuery>,
+) -> ApiResult<Json<Vec<Task>>> {
+    Ok(Json(s.tasks.list(&owner.user_id, &query).await?))
+}
+
+#[utoipa::path(post, path = "/api/{user_id}/tasks", tag = "tasks", params(("user_id" = String, Path)),
+    request_body = CreateTaskRequest, responses((status = 201, body = Task), (status = 422)), security(("bearer" = [])))]
+pub async fn create_task(
+    owner: Owner,
+    State(s): State<ApiState>,
+    Json(req): Json<CreateTaskRequest>,
+) -> ApiResult<(StatusCode, Json<Task>)> {
+    Ok((
+        StatusCode::CREATED,
+        Json(s.tasks.create(&owner.user_id, req).await?),
+    ))
+}
+
+#[utoipa::path(get, path = "/api/{user_id}/tasks/{id}", tag = "tasks", params(("user_id" = String, Path), ("id" = i32, Path)),
+    responses((status = 200, body = Task), (status = 404)), security(("bearer" = [])))]
+pub async fn get_task(
+    owner: Owner,
+    State(s): State<ApiState>,
+    Path(p): Path<TaskPath>,
+) -> ApiResult<Json<Task>> {
+    Ok(Json(s.tasks.get(&owner.user_id, p.id).await?))
+}
+
+#[utoipa::path(put, path = "/api/{user_id}/tasks/{id}", tag = "tasks", params(("user_id" = String, Path), ("id" = i32, Path)),
+    request_body = UpdateTaskRequest, responses((status = 200, body = Task), (status = 404), (status = 422)), security(("bearer" = [])))]
+pub async fn update_task(
+    owner: Owner,
+    State(s): State<ApiState>,
+    Path(p): Path<TaskPath>,
+    Json(req): Json<UpdateTaskRequest>,
+) -> ApiResult<Json<Task>> {
+    Ok(Json(s.tasks.update(&owner.user_id, p.id, req).await?))
+}
+
+#[utoipa::path(delete, path = "/api/{user_id}/tasks/{id}", tag = "tasks", params(("user_id" = String, Path), ("id" = i32, Path)),
+    responses((status = 204), (status = 404)), security(("bearer" = [])))]
+pub async fn delete_task(
+    owner: Owner,
+    State(s): State<ApiState>,
+    Path(p): Path<TaskPath>,
+) -> ApiResult<StatusCode> {
+    s.tasks.delete(&owner.user_id, p.id).await?;
+    Ok(StatusCode::NO_CONTENT)
+}
+
+#[utoipa::path(patch, path = "/api/{user_id}/tasks/{id}/complete", tag = "tasks", params(("user_id" = String, Path), ("id" = i32, Path)),
+    responses((status = 200, body = Task), (status = 404)), security(("bearer" = [])))]
+pub async fn toggle_completed(
+    owner: Owner,
+    State(s): State<ApiState>,
+    Path(p): Path<TaskPath>,
+) -> ApiResult<Json<Task>> {
+    Ok(Json(s.tasks.toggle_completed(&owner.user_id, p.id).await?))
+}

@@ -1,0 +1,184 @@
+//! `audit_log` on SQLite or PostgreSQL, written once for both; only `Dialect` SQL differs.
+
+use std::sync::Arc;
+
+use async_trait::async_trait;
+use chrono::{DateTime, Utc};
+use db::{Dialect, Pools};
+use domain::{AuditEntry, AuditFilter, AuditOrder, TaskEvent};
+use sqlx::migrate::Migrator;
+use sqlx::types::Json;
+use sqlx::{AssertSqlSafe, Encode, Executor, FromRow, IntoArguments, Type};
+use uuid::Uuid;
+
+#[async_trait]
+pub trait AuditStore: Send + Sync {
+    async fn migrate(&self) -> anyhow::Result<()>;
+    async fn ping(&self) -> anyhow::Result<()>;
+    /// Stores each event unless its `event_id` is already stored; says which were new.
+    async fn record(&self, events: &[TaskEvent]) -> anyhow::Result<Vec<bool>>;
+    /// Up to `filter.limit + 1` entries of the user's trail, in the filter's order.
+    async fn trail(&self, user_id: &str, filter: &AuditFilter) -> anyhow::Result<Vec<AuditEntry>>;
+    /// Deletes up to `batch` entries older than `cutoff`; returns how many.
+    async fn purge_before(&self, cutoff: DateTime<Utc>, batch: u32) -> anyhow::Result<u64>;
+}
+
+pub fn open(database: db::Database) -> Arc<dyn AuditStore> {
+    static SQLITE: Migrator = sqlx::migrate!("migrations/sqlite");
+    static POSTGRES: Migrator = sqlx::migrate!("migrations/postgres");
+    match database {
+        db::Database::Sqlite(pools) => Arc::new(SqlAuditStore {
+            pools,
+            migrator: &SQLITE,
+        }),
+        db::Database::Postgres(pools) => Arc::new(SqlAuditStore {
+            pools,
+            migrator: &POSTGRES,
+        }),
+    }
+}
+
+pub struct SqlAuditStore<DB: sqlx::Database> {
+    pools: Pools<DB>,
+    migrator: &'static Migrator,
+}
+
+#[derive(FromRow)]
+pub struct AuditRow {
+    id: i32,
+    event_id: Uuid,
+    event_type: String,
+    user_id: String,
+    task_id: i32,
+    event_data: Json<serde_json::Value>,
+    timestamp: DateTime<Utc>,
+}
+
+#[derive(FromRow)]
+pub struct IdRow {
+    #[allow(dead_code)]
+    id: i32,
+}
+
+impl From<AuditRow> for AuditEntry {
+    fn from(r: AuditRow) -> Self {
+        AuditEntry {
+            id: r.id,
+            event_id: r.event_id,
+            event_type: r.event_type,
+            user_id: r.user_id,
+            task_id: r.task_id,
+            event_data: r.event_data.0,
+            timestamp: r.timestamp,
+        }
+    }
+}
+
+#[async_trait]
+impl<DB> AuditStore for SqlAuditStore<DB>
+where
+    DB: Dialect,
+    DB::Connection: sqlx::migrate::Migrate,
+    for<'c> &'c mut DB::Connection: Executor<'c, Database = DB>,
+    DB::Arguments: IntoArguments<DB>,
+    for<'q> i32: Encode<'q, DB> + Type<DB>,
+    for<'q> i64: Encode<'q, DB> + Type<DB>,
+    for<'q> bool: Encode<'q, DB> + Type<DB>,
+    for<'q> String: Encode<'q, DB> + Type<DB>,
+    for<'q> DateTime<Utc>: Encode<'q, DB> + Type<DB>,
+    for<'q> Uuid: Encode<'q, DB> + Type<DB>,
+    for<'q> Json<serde_json::Value>: Encode<'q, DB> + Type<DB>,
+    for<'q> Option<i32>: Encode<'q, DB>,
+    for<'q> Option<String>: Encode<'q, DB>,
+    for<'q> Option<DateTime<Utc>>: Encode<'q, DB>,
+    for<'r> AuditRow: FromRow<'r, DB::Row>,
+    for<'r> IdRow: FromRow<'r, DB::Row>,
+{
+    async fn migrate(&self) -> anyhow::Result<()> {
+        db::migrate(
+            &self.pools.writer,
+            self.migrator,
+            "_tasktrail_audit_migrations",
+        )
+        .await
+    }
+
+    async fn ping(&self) -> anyhow::Result<()> {
+        sqlx::query("SELECT 1").execute(&self.pools.reader).await?;
+        Ok(())
+    }
+
+    async fn record(&self, events: &[TaskEvent]) -> anyhow::Result<Vec<bool>> {
+        let mut tx = self.pools.writer.begin().await?;
+        let mut stored = Vec::with_capacity(events.len());
+        for event in events {
+            // RETURNING yields a row only when the insert happened.
+            let inserted: Option<IdRow> = sqlx::query_as(
+                "INSERT INTO audit_log (event_id, event_type, user_id, task_id, event_data, timestamp) \
+                 VALUES ($1, $2, $3, $4, $5, $6) ON CONFLICT (event_id) DO NOTHING RETURNING id",
+            )
+            .bind(event.event_id)
+            .bind(event.event_type.as_str().to_owned())
+            .bind(event.user_id.clone())
+            .bind(event.task_id)
+            .bind(Json(serde_json::to_value(event)?))
+            .bind(event.timestamp)
+            .fetch_optional(&mut *tx)
+            .await?;
+            stored.push(inserted.is_some());
+        }
+        tx.commit().await?;
+        Ok(stored)
+    }
+
+    async fn trail(&self, user_id: &str, filter: &AuditFilter) -> anyhow::Result<Vec<AuditEntry>> {
+        let (after, direction) = match filter.order {
+            AuditOrder::Asc => (">", "ASC"),
+            AuditOrder::Desc => ("<", "DESC"),
+        };
+        let sql = format!(
+            "SELECT id, event_id, event_type, user_id, task_id, event_data, timestamp FROM audit_log \
+             WHERE user_id = $1 \
+             AND ($2 OR event_type IN ($3, $4, $5, $6)) \
+             AND ($7 IS NULL OR task_id = $7) \
+             AND ($8 IS NULL OR timestamp >= $8) \
+             AND ($9 IS NULL OR timestamp < $9) \
+             AND ($10 IS NULL OR timestamp {after} $10 OR (timestamp = $10 AND id {after} $11)) \
+             ORDER BY timestamp {direction}, id {direction} LIMIT $12"
+        );
+        let mut types = filter
+            .event_types
+            .iter()
+            .map(|t| Some(t.as_str().to_owned()))
+            .collect::<Vec<_>>();
+        types.resize(4, None);
+        let mut query = sqlx::query_as::<DB, AuditRow>(AssertSqlSafe(sql))
+            .bind(user_id.to_owned())
+            .bind(filter.event_types.is_empty());
+        for t in types {
+            query = query.bind(t);
+        }
+        let rows = query
+            .bind(filter.task_id)
+            .bind(filter.from)
+            .bind(filter.to)
+            .bind(filter.after.map(|c| c.timestamp))
+            .bind(filter.after.map(|c| c.id))
+            .bind(i64::from(filter.limit) + 1)
+            .fetch_all(&self.pools.reader)
+            .await?;
+        Ok(rows.into_iter().map(AuditEntry::from).collect())
+    }
+
+    async fn purge_before(&self, cutoff: DateTime<Utc>, batch: u32) -> anyhow::Result<u64> {
+        let deleted: Vec<IdRow> = sqlx::query_as(
+            "DELETE FROM audit_log WHERE id IN (SELECT id FROM audit_log WHERE timestamp < $1 ORDER BY timestamp LIMIT $2) \
+             RETURNING id",
+        )
+        .bind(cutoff)
+        .bind(i64::from(batch))
+        .fetch_all(&self.pools.writer)
+        .await?;
+        Ok(deleted.len() as u64)
+    }
+}

@@ -1,0 +1,97 @@
+use std::fmt;
+use std::time::Duration;
+
+use crate::user::Settled;
+
+pub struct Report {
+    pub ops: usize,
+    pub measured: Duration,
+    pub errors: u64,
+    pub http_p50_ms: f64,
+    pub http_p99_ms: f64,
+    pub audit_p50_ms: f64,
+    pub audit_p99_ms: f64,
+    pub audit_max_ms: f64,
+    pub expected_events: usize,
+    pub missing: usize,
+    pub duplicated: usize,
+    pub unexpected: usize,
+}
+
+fn percentile_ms(sorted_us: &[u64], p: f64) -> f64 {
+    if sorted_us.is_empty() {
+        return 0.0;
+    }
+    let rank = ((p / 100.0) * sorted_us.len() as f64).ceil() as usize;
+    sorted_us[rank.clamp(1, sorted_us.len()) - 1] as f64 / 1000.0
+}
+
+impl Report {
+    pub fn new(users: Vec<Settled>, measured: Duration, errors: u64) -> Self {
+        let mut http: Vec<u64> = users
+            .iter()
+            .flat_map(|u| u.http_latencies_us.iter().copied())
+            .collect();
+        let mut audit: Vec<u64> = users
+            .iter()
+            .flat_map(|u| u.audit_latencies_us.iter().copied())
+            .collect();
+        http.sort_unstable();
+        audit.sort_unstable();
+        Self {
+            ops: http.len(),
+            measured,
+            errors,
+            http_p50_ms: percentile_ms(&http, 50.0),
+            http_p99_ms: percentile_ms(&http, 99.0),
+            audit_p50_ms: percentile_ms(&audit, 50.0),
+            audit_p99_ms: percentile_ms(&audit, 99.0),
+            audit_max_ms: audit.last().map(|v| *v as f64 / 1000.0).unwrap_or(0.0),
+            expected_events: users.iter().map(|u| u.expected).sum(),
+            missing: users.iter().map(|u| u.missing).sum(),
+            duplicated: users.iter().map(|u| u.duplicated).sum(),
+            unexpected: users.iter().map(|u| u.unexpected).sum(),
+        }
+    }
+
+    pub fn ops_per_sec(&self) -> f64 {
+        self.ops as f64 / self.measured.as_secs_f64()
+    }
+
+    pub fn passed(&self) -> bool {
+        self.missing == 0 && self.duplicated == 0 && self.unexpected == 0 && self.errors == 0
+    }
+}
+
+impl fmt::Display for Report {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        writeln!(
+            f,
+            "operations       {} in {:.1}s = {:.0} ops/s ({} failed)",
+            self.ops,
+            self.measured.as_secs_f64(),
+            self.ops_per_sec(),
+            self.errors
+        )?;
+        writeln!(
+            f,
+            "HTTP latency     p50 {:.1} ms   p99 {:.1} ms",
+            self.http_p50_ms, self.http_p99_ms
+        )?;
+        writeln!(
+            f,
+            "op-to-audit      p50 {:.0} ms   p99 {:.0} ms   max {:.0} ms",
+            self.audit_p50_ms, self.audit_p99_ms, self.audit_max_ms
+        )?;
+        writeln!(
+            f,
+            "audit trail      {} events expected, {} missing, {} duplicated, {} unexpected",
+            self.expected_events, self.missing, self.duplicated, self.unexpected
+        )?;
+        write!(
+            f,
+            "result           {}",
+            if self.passed() { "PASS" } else { "FAIL" }
+        )
+    }
+}

@@ -1,0 +1,292 @@
+use std::collections::HashMap;
+use std::sync::Arc;
+use std::sync::atomic::AtomicU64;
+use std::time::{Duration, Instant};
+
+use serde::Deserialize;
+use serde_json::json;
+
+use crate::bump;
+
+#[derive(Default)]
+pub struct Totals {
+    pub ops: AtomicU64,
+    pub errors: AtomicU64,
+}
+
+/// One simulated user: its token, the events it caused, and what its trail has shown so far.
+pub struct SimUser {
+    client: reqwest::Client,
+    api: String,
+    audit: String,
+    user_id: String,
+    token: String,
+    /// (task id, event type) -> when the operation's response arrived.
+    expected: HashMap<(i64, String), Instant>,
+    /// When each expected event was first seen in the trail.
+    seen_after: HashMap<(i64, String), Duration>,
+    /// Timestamp of the newest trail entry read, and the ids read at or before it.
+    newest_seen: Option<String>,
+    seen_ids: std::collections::HashSet<i64>,
+    pub http_latencies_us: Vec<u64>,
+}
+
+#[derive(Deserialize)]
+struct AuthResponse {
+    user_id: String,
+    token: String,
+}
+
+#[derive(Deserialize)]
+struct TaskResponse {
+    id: i64,
+}
+
+#[derive(Deserialize)]
+struct AuditPage {
+    events: Vec<AuditEntry>,
+    next_cursor: Option<String>,
+}
+
+#[derive(Deserialize)]
+struct AuditEntry {
+    id: i64,
+    timestamp: String,
+    task_id: i64,
+    event_type: String,
+}
+
+/// What one user contributes to the report.
+pub struct Settled {
+    pub http_latencies_us: Vec<u64>,
+    pub audit_latencies_us: Vec<u64>,
+    pub expected: usize,
+    pub missing: usize,
+    pub duplicated: usize,
+    pub unexpected: usize,
+}
+
+impl SimUser {
+    pub async fn sign_up(
+        client: reqwest::Client,
+        api: String,
+        audit: String,
+        email: String,
+    ) -> anyhow::Result<Self> {
+        let response = client
+            .post(format!("{api}/api/auth/signup"))
+            .json(&json!({"email": email, "password": "bench-password-123"}))
+            .send()
+            .await?;
+        let status = response.status();
+        anyhow::ensure!(
+            status.is_success(),
+            "sign-up answered {status}: {}",
+            response.text().await.unwrap_or_default()
+        );
+        let auth: AuthResponse = response.json().await?;
+        Ok(Self {
+            client,
+            api,
+            audit,
+            user_id: auth.user_id,
+            token: auth.token,
+            expected: HashMap::new(),
+            seen_after: HashMap::new(),
+            newest_seen: None,
+            seen_ids: Default::default(),
+            http_latencies_us: Vec::new(),
+        })
+    }
+
+    /// Loops create, update, complete, delete until the deadline, reading the trail after each
+    /// round to time when events become visible.
+    pub async fn run_until(mut self, deadline: Instant, totals: Arc<Totals>) -> Self {
+        let mut round = 0u64;
+        while Instant::now() < deadline {
+            round += 1;
+            if let Err(e) = self.one_round(round, &totals).await {
+                bump(&totals.errors);
+                tracing_free_log(&format!("operation failed: {e:#}"));
+                tokio::time::sleep(Duration::from_millis(100)).await;
+            }
+            let _ = self.poll_trail().await;
+        }
+        self
+    }
+
+    async fn one_round(&mut self, round: u64, totals: &Totals) -> anyhow::Result<()> {
+        let tasks = format!("{}/api/{}/tasks", self.api, self.user_id);
+        let created: TaskResponse = self
+            .op(
+                self.client
+                    .post(&tasks)
+                    .json(&json!({"title": format!("bench task {round}"), "description": "load"})),
+                "created",
+                None,
+                totals,
+            )
+            .await?
+            .json()
+            .await?;
+        let id = created.id;
+        self.expected.insert((id, "created".into()), Instant::now());
+        let task = format!("{tasks}/{id}");
+        self.op(
+            self.client
+                .put(&task)
+                .json(&json!({"title": format!("bench task {round} (edited)")})),
+            "updated",
+            Some(id),
+            totals,
+        )
+        .await?;
+        self.op(
+            self.client.patch(format!("{task}/complete")),
+            "completed",
+            Some(id),
+            totals,
+        )
+        .await?;
+        self.op(self.client.delete(&task), "deleted", Some(id), totals)
+            .await?;
+        Ok(())
+    }
+
+    async fn op(
+        &mut self,
+        request: reqwest::RequestBuilder,
+        event_type: &str,
+        task_id: Option<i64>,
+        totals: &Totals,
+    ) -> anyhow::Result<reqwest::Response> {
+        let started = Instant::now();
+        let response = request.bearer_auth(&self.token).send().await?;
+        self.http_latencies_us
+            .push(started.elapsed().as_micros() as u64);
+        let status = response.status();
+        anyhow::ensure!(
+            status.is_success(),
+            "{event_type} answered {status}: {}",
+            response.text().await.unwrap_or_default()
+        );
+        bump(&totals.ops);
+        if let Some(id) = task_id {
+            self.expected
+                .insert((id, event_type.to_owned()), Instant::now());
+        }
+        Ok(response)
+    }
+
+    /// Reads the part of the trail from the newest timestamp seen so far (inclusive, so
+    /// entries already seen are skipped by id) and notes when each expected event first appears.
+    async fn poll_trail(&mut self) -> anyhow::Result<()> {
+        let mut cursor: Option<String> = None;
+        let from = self.newest_seen.clone();
+        loop {
+            let mut query = vec![("limit", "500".to_owned())];
+            if let Some(f) = &from {
+                query.push(("from", f.clone()));
+            }
+            if let Some(c) = &cursor {
+                query.push(("cursor", c.clone()));
+            }
+            let page: AuditPage = self
+                .client
+                .get(format!("{}/api/{}/audit", self.audit, self.user_id))
+                .query(&query)
+                .bearer_auth(&self.token)
+                .send()
+                .await?
+                .error_for_status()?
+                .json()
+                .await?;
+            let now = Instant::now();
+            for e in &page.events {
+                self.newest_seen = Some(e.timestamp.clone());
+                if !self.seen_ids.insert(e.id) {
+                    continue;
+                }
+                let key = (e.task_id, e.event_type.clone());
+                if let Some(at) = self.expected.get(&key) {
+                    self.seen_after
+                        .entry(key)
+                        .or_insert_with(|| now.saturating_duration_since(*at));
+                }
+            }
+            match page.next_cursor {
+                Some(c) => cursor = Some(c),
+                None => return Ok(()),
+            }
+        }
+    }
+
+    /// Waits for the remaining events, then checks the whole trail from the start: every
+    /// expected event exactly once.
+    pub async fn settle(mut self, deadline: Instant) -> Settled {
+        while self.seen_after.len() < self.expected.len() && Instant::now() < deadline {
+            if self.poll_trail().await.is_err() {
+                tokio::time::sleep(Duration::from_millis(200)).await;
+            }
+            if self.seen_after.len() < self.expected.len() {
+                tokio::time::sleep(Duration::from_millis(100)).await;
+            }
+        }
+        let mut counts: HashMap<(i64, String), usize> = HashMap::new();
+        let mut cursor: Option<String> = None;
+        let mut complete_read = true;
+        loop {
+            let mut request = self
+                .client
+                .get(format!("{}/api/{}/audit", self.audit, self.user_id))
+                .query(&[("limit", "500")])
+                .bearer_auth(&self.token);
+            if let Some(c) = &cursor {
+                request = request.query(&[("cursor", c)]);
+            }
+            let page: AuditPage =
+                match async { request.send().await?.error_for_status()?.json().await }.await {
+                    Ok(p) => p,
+                    Err(e) => {
+                        tracing_free_log(&format!("final trail read failed: {e}"));
+                        complete_read = false;
+                        break;
+                    }
+                };
+            for e in page.events {
+                *counts.entry((e.task_id, e.event_type)).or_default() += 1;
+            }
+            match page.next_cursor {
+                Some(c) => cursor = Some(c),
+                None => break,
+            }
+        }
+        let missing = if complete_read {
+            self.expected
+                .keys()
+                .filter(|k| !counts.contains_key(*k))
+                .count()
+        } else {
+            self.expected.len()
+        };
+        Settled {
+            http_latencies_us: std::mem::take(&mut self.http_latencies_us),
+            audit_latencies_us: self
+                .seen_after
+                .values()
+                .map(|d| d.as_micros() as u64)
+                .collect(),
+            expected: self.expected.len(),
+            missing,
+            duplicated: counts.values().filter(|n| **n > 1).map(|n| n - 1).sum(),
+            unexpected: counts
+                .keys()
+                .filter(|k| !self.expected.contains_key(*k))
+                .count(),
+        }
+    }
+}
+
+fn tracing_free_log(message: &str) {
+    eprintln!("  ! {message}");
+}

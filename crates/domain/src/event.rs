@@ -1,0 +1,112 @@
+use chrono::{DateTime, Utc};
+use serde::{Deserialize, Serialize};
+use utoipa::ToSchema;
+use uuid::Uuid;
+
+use crate::task::{Priority, Recurrence, Task, TaskId, UserId};
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize, ToSchema)]
+#[serde(rename_all = "snake_case")]
+pub enum EventType {
+    Created,
+    Updated,
+    Completed,
+    Deleted,
+}
+
+impl EventType {
+    pub const ALL: [EventType; 4] = [
+        EventType::Created,
+        EventType::Updated,
+        EventType::Completed,
+        EventType::Deleted,
+    ];
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            EventType::Created => "created",
+            EventType::Updated => "updated",
+            EventType::Completed => "completed",
+            EventType::Deleted => "deleted",
+        }
+    }
+
+    pub fn parse(s: &str) -> Option<Self> {
+        Self::ALL.into_iter().find(|t| t.as_str() == s)
+    }
+}
+
+/// The customer's event schema, exactly; `task_data` carries our extra task fields after the
+/// three the schema names.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, ToSchema)]
+pub struct TaskEvent {
+    pub event_id: Uuid,
+    pub event_type: EventType,
+    /// Commit time of the change, UTC.
+    pub timestamp: DateTime<Utc>,
+    pub user_id: UserId,
+    pub task_id: TaskId,
+    pub task_data: TaskData,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, ToSchema)]
+pub struct TaskData {
+    pub title: String,
+    pub description: String,
+    pub completed: bool,
+    #[serde(default)]
+    pub priority: Priority,
+    #[serde(default)]
+    pub tags: Vec<String>,
+    #[serde(default)]
+    pub due_date: Option<DateTime<Utc>>,
+    #[serde(default)]
+    pub recurrence: Option<Recurrence>,
+}
+
+impl TaskEvent {
+    /// The event for a change that leaves `task` in this state (for `deleted`: its last state).
+    pub fn record(event_type: EventType, task: &Task, timestamp: DateTime<Utc>) -> Self {
+        Self {
+            event_id: Uuid::new_v4(),
+            event_type,
+            timestamp,
+            user_id: task.user_id.clone(),
+            task_id: task.id,
+            task_data: TaskData {
+                title: task.title.clone(),
+                description: task.description.clone(),
+                completed: task.completed,
+                priority: task.priority,
+                tags: task.tags.clone(),
+                due_date: task.due_date,
+                recurrence: task.recurrence,
+            },
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn serialises_to_the_customers_schema() {
+        let json = serde_json::json!({
+            "event_id": "6f1c2f44-4d7e-4c3b-9a55-0d4f3b8a7e10",
+            "event_type": "completed",
+            "timestamp": "2026-01-30T10:00:00Z",
+            "user_id": "u-1",
+            "task_id": 123,
+            "task_data": {"title": "t", "description": "d", "completed": true}
+        });
+        let event: TaskEvent = serde_json::from_value(json).unwrap();
+        assert_eq!(event.event_type, EventType::Completed);
+        let back = serde_json::to_value(&event).unwrap();
+        assert_eq!(back["timestamp"], "2026-01-30T10:00:00Z");
+        assert_eq!(back["task_id"], 123);
+        assert_eq!(back["task_data"]["completed"], true);
+        let keys: Vec<_> = back.as_object().unwrap().keys().cloned().collect();
+        assert_eq!(keys.len(), 6);
+    }
+}

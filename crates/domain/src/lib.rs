@@ -1,0 +1,16 @@
+//! The tasktrail domain: tasks, their events and the audit query, with validation.
+//! Pure data and rules: no I/O, no async, no database types.
+
+pub mod audit;
+pub mod clock;
+pub mod event;
+pub mod task;
+pub mod validation;
+
+pub use audit::{AuditCursor, AuditEntry, AuditFilter, AuditOrder, AuditPage};
+pub use event::{EventType, TaskData, TaskEvent};
+pub use task::{
+    CreateTaskRequest, NewTask, Priority, Recurrence, SortKey, StatusFilter, Task, TaskChanges,
+    TaskEdit, TaskId, TaskQuery, UpdateTaskRequest, UserId,
+};
+pub use validation::ValidationError;

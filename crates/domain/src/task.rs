@@ -1,0 +1,385 @@
+use chrono::{DateTime, NaiveDate, Utc};
+use serde::{Deserialize, Deserializer, Serialize};
+use utoipa::ToSchema;
+
+use crate::event::EventType;
+use crate::validation::{self, ValidationError};
+
+/// Task ids are the database's INTEGER serial, as in the customer's `audit_log.task_id INTEGER`.
+pub type TaskId = i32;
+/// User ids are opaque strings: our own accounts use UUIDs, an external identity provider may not.
+pub type UserId = String;
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, ToSchema, Default)]
+#[serde(rename_all = "snake_case")]
+pub enum Priority {
+    Low,
+    #[default]
+    Medium,
+    High,
+}
+
+impl Priority {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Priority::Low => "low",
+            Priority::Medium => "medium",
+            Priority::High => "high",
+        }
+    }
+
+    pub fn parse(s: &str) -> Option<Self> {
+        match s {
+            "low" => Some(Priority::Low),
+            "medium" => Some(Priority::Medium),
+            "high" => Some(Priority::High),
+            _ => None,
+        }
+    }
+}
+
+/// Stored and returned with the task; nothing schedules occurrences yet (see docs/api.md).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
+#[serde(rename_all = "snake_case")]
+pub enum Recurrence {
+    Daily,
+    Weekly,
+    Monthly,
+}
+
+impl Recurrence {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Recurrence::Daily => "daily",
+            Recurrence::Weekly => "weekly",
+            Recurrence::Monthly => "monthly",
+        }
+    }
+
+    pub fn parse(s: &str) -> Option<Self> {
+        match s {
+            "daily" => Some(Recurrence::Daily),
+            "weekly" => Some(Recurrence::Weekly),
+            "monthly" => Some(Recurrence::Monthly),
+            _ => None,
+        }
+    }
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, ToSchema)]
+pub struct Task {
+    pub id: TaskId,
+    pub user_id: UserId,
+    pub title: String,
+    pub description: String,
+    pub completed: bool,
+    pub priority: Priority,
+    pub tags: Vec<String>,
+    pub due_date: Option<DateTime<Utc>>,
+    pub recurrence: Option<Recurrence>,
+    pub created_at: DateTime<Utc>,
+    pub updated_at: DateTime<Utc>,
+}
+
+/// Body of `POST /api/{user_id}/tasks`.
+#[derive(Debug, Clone, Default, Deserialize, ToSchema)]
+pub struct CreateTaskRequest {
+    pub title: String,
+    #[serde(default)]
+    pub description: Option<String>,
+    #[serde(default)]
+    pub priority: Option<Priority>,
+    #[serde(default)]
+    pub tags: Option<Vec<String>>,
+    #[serde(default, deserialize_with = "due_date")]
+    #[schema(value_type = Option<String>, format = DateTime)]
+    pub due_date: Option<DateTime<Utc>>,
+    #[serde(default)]
+    pub recurrence: Option<Recurrence>,
+}
+
+/// Body of `PUT /api/{user_id}/tasks/{id}`: every field optional; `null` clears `due_date` and
+/// `recurrence`.
+#[derive(Debug, Clone, Default, Deserialize, ToSchema)]
+pub struct UpdateTaskRequest {
+    #[serde(default)]
+    pub title: Option<String>,
+    #[serde(default)]
+    pub description: Option<String>,
+    #[serde(default)]
+    pub completed: Option<bool>,
+    #[serde(default)]
+    pub priority: Option<Priority>,
+    #[serde(default)]
+    pub tags: Option<Vec<String>>,
+    #[serde(default, deserialize_with = "nullable_due_date")]
+    #[schema(value_type = Option<String>, format = DateTime)]
+    pub due_date: Option<Option<DateTime<Utc>>>,
+    #[serde(default, deserialize_with = "nullable")]
+    #[schema(value_type = Option<Recurrence>)]
+    pub recurrence: Option<Option<Recurrence>>,
+}
+
+/// A validated new task.
+#[derive(Debug, Clone, PartialEq)]
+pub struct NewTask {
+    pub title: String,
+    pub description: String,
+    pub priority: Priority,
+    pub tags: Vec<String>,
+    pub due_date: Option<DateTime<Utc>>,
+    pub recurrence: Option<Recurrence>,
+}
+
+impl NewTask {
+    pub fn parse(req: CreateTaskRequest) -> Result<Self, ValidationError> {
+        Ok(Self {
+            title: validation::title(&req.title)?,
+            description: validation::description(req.description.as_deref().unwrap_or(""))?,
+            priority: req.priority.unwrap_or_default(),
+            tags: validation::tags(req.tags.as_deref().unwrap_or(&[]))?,
+            due_date: req.due_date,
+            recurrence: req.recurrence,
+        })
+    }
+
+    /// The task as it will be stored, once the database has given it an id.
+    pub fn into_task(self, id: TaskId, user_id: UserId, now: DateTime<Utc>) -> Task {
+        Task {
+            id,
+            user_id,
+            title: self.title,
+            description: self.description,
+            completed: false,
+            priority: self.priority,
+            tags: self.tags,
+            due_date: self.due_date,
+            recurrence: self.recurrence,
+            created_at: now,
+            updated_at: now,
+        }
+    }
+}
+
+/// A validated, non-empty set of changes to a task.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct TaskChanges {
+    pub title: Option<String>,
+    pub description: Option<String>,
+    pub completed: Option<bool>,
+    pub priority: Option<Priority>,
+    pub tags: Option<Vec<String>>,
+    pub due_date: Option<Option<DateTime<Utc>>>,
+    pub recurrence: Option<Option<Recurrence>>,
+}
+
+impl TaskChanges {
+    pub fn parse(req: UpdateTaskRequest) -> Result<Self, ValidationError> {
+        let changes = Self {
+            title: req.title.as_deref().map(validation::title).transpose()?,
+            description: req
+                .description
+                .as_deref()
+                .map(validation::description)
+                .transpose()?,
+            completed: req.completed,
+            priority: req.priority,
+            tags: req.tags.as_deref().map(validation::tags).transpose()?,
+            due_date: req.due_date,
+            recurrence: req.recurrence,
+        };
+        if changes == Self::default() {
+            return Err(ValidationError::new(
+                "body",
+                "give at least one field to change",
+            ));
+        }
+        Ok(changes)
+    }
+
+    /// Changes that only flip completion: what `PATCH .../complete` does.
+    pub fn toggle_completion(task: &Task) -> Self {
+        Self {
+            completed: Some(!task.completed),
+            ..Self::default()
+        }
+    }
+}
+
+/// What a caller asks to do to an existing task.
+#[derive(Debug, Clone, PartialEq)]
+pub enum TaskEdit {
+    Change(TaskChanges),
+    /// `PATCH .../complete`: flip `completed`.
+    ToggleCompleted,
+}
+
+impl Task {
+    /// Applies an edit and says which event it makes.
+    pub fn edit(&mut self, edit: TaskEdit, now: DateTime<Utc>) -> EventType {
+        let changes = match edit {
+            TaskEdit::Change(changes) => changes,
+            TaskEdit::ToggleCompleted => TaskChanges::toggle_completion(self),
+        };
+        self.apply(changes, now)
+    }
+
+    /// Applies the changes and says which event they make: `completed` when the task turns
+    /// completed, `updated` for anything else (including reopening).
+    pub fn apply(&mut self, changes: TaskChanges, now: DateTime<Utc>) -> EventType {
+        let becomes_completed = changes.completed == Some(true) && !self.completed;
+        if let Some(title) = changes.title {
+            self.title = title;
+        }
+        if let Some(description) = changes.description {
+            self.description = description;
+        }
+        if let Some(completed) = changes.completed {
+            self.completed = completed;
+        }
+        if let Some(priority) = changes.priority {
+            self.priority = priority;
+        }
+        if let Some(tags) = changes.tags {
+            self.tags = tags;
+        }
+        if let Some(due_date) = changes.due_date {
+            self.due_date = due_date;
+        }
+        if let Some(recurrence) = changes.recurrence {
+            self.recurrence = recurrence;
+        }
+        self.updated_at = now;
+        if becomes_completed {
+            EventType::Completed
+        } else {
+            EventType::Updated
+        }
+    }
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Deserialize, ToSchema)]
+#[serde(rename_all = "snake_case")]
+pub enum StatusFilter {
+    #[default]
+    All,
+    Pending,
+    Completed,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Deserialize, ToSchema)]
+#[serde(rename_all = "snake_case")]
+pub enum SortKey {
+    /// Newest first.
+    #[default]
+    Created,
+    Title,
+    /// Soonest first, tasks without a due date last.
+    DueDate,
+    /// High first.
+    Priority,
+}
+
+/// Query of `GET /api/{user_id}/tasks`.
+#[derive(Debug, Clone, Default, Deserialize, ToSchema)]
+pub struct TaskQuery {
+    #[serde(default)]
+    pub status: StatusFilter,
+    #[serde(default)]
+    pub sort: SortKey,
+    /// Case-insensitive substring of the title or description.
+    #[serde(default)]
+    pub q: Option<String>,
+    #[serde(default)]
+    pub tag: Option<String>,
+    #[serde(default)]
+    pub priority: Option<Priority>,
+}
+
+/// Accepts an RFC 3339 timestamp or a plain `YYYY-MM-DD` date (midnight UTC).
+fn parse_due_date(s: &str) -> Result<DateTime<Utc>, String> {
+    if let Ok(dt) = DateTime::parse_from_rfc3339(s) {
+        return Ok(dt.with_timezone(&Utc));
+    }
+    NaiveDate::parse_from_str(s, "%Y-%m-%d")
+        .map(|d| d.and_hms_opt(0, 0, 0).expect("midnight exists").and_utc())
+        .map_err(|_| format!("due_date must be an RFC 3339 timestamp or YYYY-MM-DD, got {s:?}"))
+}
+
+fn due_date<'de, D: Deserializer<'de>>(d: D) -> Result<Option<DateTime<Utc>>, D::Error> {
+    Option::<String>::deserialize(d)?
+        .map(|s| parse_due_date(&s).map_err(serde::de::Error::custom))
+        .transpose()
+}
+
+fn nullable_due_date<'de, D: Deserializer<'de>>(
+    d: D,
+) -> Result<Option<Option<DateTime<Utc>>>, D::Error> {
+    due_date(d).map(Some)
+}
+
+/// Present-and-null becomes `Some(None)`; absent stays `None` through `#[serde(default)]`.
+fn nullable<'de, D: Deserializer<'de>, T: Deserialize<'de>>(
+    d: D,
+) -> Result<Option<Option<T>>, D::Error> {
+    Option::<T>::deserialize(d).map(Some)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn task() -> Task {
+        NewTask::parse(CreateTaskRequest {
+            title: "buy milk".into(),
+            ..Default::default()
+        })
+        .unwrap()
+        .into_task(1, "u1".into(), crate::clock::now())
+    }
+
+    #[test]
+    fn completing_makes_a_completed_event_and_reopening_an_updated_one() {
+        let mut t = task();
+        let now = crate::clock::now();
+        assert_eq!(
+            t.apply(TaskChanges::toggle_completion(&t), now),
+            EventType::Completed
+        );
+        assert!(t.completed);
+        assert_eq!(
+            t.apply(TaskChanges::toggle_completion(&t), now),
+            EventType::Updated
+        );
+        assert!(!t.completed);
+    }
+
+    #[test]
+    fn completing_an_already_completed_task_is_an_update() {
+        let mut t = task();
+        t.completed = true;
+        let changes = TaskChanges {
+            completed: Some(true),
+            ..Default::default()
+        };
+        assert_eq!(t.apply(changes, crate::clock::now()), EventType::Updated);
+    }
+
+    #[test]
+    fn an_empty_update_is_rejected() {
+        assert!(TaskChanges::parse(UpdateTaskRequest::default()).is_err());
+    }
+
+    #[test]
+    fn null_clears_due_date_but_absence_keeps_it() {
+        let req: UpdateTaskRequest = serde_json::from_str(r#"{"due_date":null}"#).unwrap();
+        assert_eq!(req.due_date, Some(None));
+        let req: UpdateTaskRequest = serde_json::from_str(r#"{"title":"x"}"#).unwrap();
+        assert_eq!(req.due_date, None);
+        let req: UpdateTaskRequest = serde_json::from_str(r#"{"due_date":"2026-12-01"}"#).unwrap();
+        assert_eq!(
+            req.due_date.unwrap().unwrap().to_rfc3339(),
+            "2026-12-01T00:00:00+00:00"
+        );
+    }
+}

@@ -1,0 +1,43 @@
+//! How task events travel: the outbox the api writes them to, the relay that delivers them
+//! in order to a sink, and the sinks (the in-process bus here; the Dapr publisher later).
+//! The api side and the audit side meet only through `TaskEvent` and these traits.
+
+mod bus;
+mod relay;
+
+use async_trait::async_trait;
+use domain::TaskEvent;
+
+pub use bus::InProcessBus;
+pub use relay::{OutboxRelay, RelayConfig};
+
+/// An event waiting in the outbox; `id` orders the outbox.
+#[derive(Debug, Clone)]
+pub struct OutboxEntry {
+    pub id: i64,
+    pub event: TaskEvent,
+}
+
+/// The api's side of the outbox: rows written in the same transaction as the task change.
+#[async_trait]
+pub trait Outbox: Send + Sync {
+    /// The oldest undelivered events, in outbox order.
+    async fn pending(&self, limit: u32) -> anyhow::Result<Vec<OutboxEntry>>;
+    async fn mark_delivered(&self, ids: &[i64]) -> anyhow::Result<()>;
+    /// How many events wait for delivery.
+    async fn backlog(&self) -> anyhow::Result<i64>;
+}
+
+/// Where the relay hands events: all-or-nothing per batch, in the order given. A failed batch
+/// is delivered again, so everything downstream must be idempotent on `event_id`.
+#[async_trait]
+pub trait Sink: Send + Sync {
+    async fn deliver(&self, events: &[TaskEvent]) -> anyhow::Result<()>;
+}
+
+/// A consumer of task events (audit, notify). Must tolerate the same event more than once.
+#[async_trait]
+pub trait Subscriber: Send + Sync {
+    fn name(&self) -> &'static str;
+    async fn handle(&self, events: &[TaskEvent]) -> anyhow::Result<()>;
+}
