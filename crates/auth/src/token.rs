@@ -14,6 +14,8 @@ const LEEWAY_SECS: u64 = 30;
 pub struct Claims {
     pub sub: String,
     pub exp: u64,
+    /// Optional: external providers may leave it out.
+    #[serde(default)]
     pub iat: u64,
 }
 

@@ -1,0 +1,271 @@
+use std::sync::Arc;
+use std::time::Duration;
+
+use reqwest::{Method, StatusCode};
+use serde_json::json;
+use sqlx::Connection;
+
+use crate::harness::{self, Backend, ServerProcess, TestApp, User, event_types};
+use crate::on_both_backends;
+
+on_both_backends!(
+    an_audit_store_outage_loses_nothing,
+    a_hard_kill_after_commits_loses_nothing
+);
+
+/// Makes the audit store refuse writes until the returned guard is released: an exclusive
+/// transaction on SQLite, an exclusive table lock on PostgreSQL. Real locks on the real files.
+enum AuditLock {
+    Sqlite(sqlx::SqliteConnection),
+    Postgres(sqlx::PgConnection),
+}
+
+impl AuditLock {
+    async fn take(audit_url: &str) -> Self {
+        if audit_url.starts_with("sqlite:") {
+            let mut conn = sqlx::SqliteConnection::connect(audit_url).await.unwrap();
+            sqlx::query("BEGIN EXCLUSIVE")
+                .execute(&mut conn)
+                .await
+                .unwrap();
+            sqlx::query("INSERT INTO audit_log (event_id, timestamp) VALUES (x'00', '1970-01-01T00:00:00+00:00')").execute(&mut conn).await.unwrap();
+            AuditLock::Sqlite(conn)
+        } else {
+            let mut conn = sqlx::PgConnection::connect(audit_url).await.unwrap();
+            sqlx::query("BEGIN").execute(&mut conn).await.unwrap();
+            sqlx::query("LOCK TABLE audit_log IN ACCESS EXCLUSIVE MODE")
+                .execute(&mut conn)
+                .await
+                .unwrap();
+            AuditLock::Postgres(conn)
+        }
+    }
+
+    async fn release(self) {
+        match self {
+            AuditLock::Sqlite(mut c) => sqlx::query("ROLLBACK")
+                .execute(&mut c)
+                .await
+                .map(|_| ())
+                .unwrap(),
+            AuditLock::Postgres(mut c) => sqlx::query("ROLLBACK")
+                .execute(&mut c)
+                .await
+                .map(|_| ())
+                .unwrap(),
+        }
+    }
+}
+
+async fn outbox_backlog(api_url: &str) -> i64 {
+    let store = api::store::open(db::Database::connect(api_url, 1).await.unwrap());
+    store.outbox_backlog().await.unwrap()
+}
+
+/// Create, update, complete and delete `rounds` tasks; every call must succeed.
+async fn churn(client: &reqwest::Client, base: &str, user: &User, rounds: usize) -> usize {
+    for i in 0..rounds {
+        let (s, task) = harness::call(
+            client,
+            base,
+            Method::POST,
+            &format!("/api/{}/tasks", user.id),
+            Some(&user.token),
+            Some(json!({"title": format!("t{i}")})),
+        )
+        .await;
+        assert_eq!(s, StatusCode::CREATED);
+        let path = format!("/api/{}/tasks/{}", user.id, task["id"]);
+        let (s, _) = harness::call(
+            client,
+            base,
+            Method::PUT,
+            &path,
+            Some(&user.token),
+            Some(json!({"title": format!("t{i}!")})),
+        )
+        .await;
+        assert_eq!(s, StatusCode::OK);
+        let (s, _) = harness::call(
+            client,
+            base,
+            Method::PATCH,
+            &format!("{path}/complete"),
+            Some(&user.token),
+            None,
+        )
+        .await;
+        assert_eq!(s, StatusCode::OK);
+        let (s, _) =
+            harness::call(client, base, Method::DELETE, &path, Some(&user.token), None).await;
+        assert_eq!(s, StatusCode::NO_CONTENT);
+    }
+    rounds * 4
+}
+
+fn assert_each_once(trail: &[serde_json::Value], expected: usize) {
+    assert_eq!(
+        trail.len(),
+        expected,
+        "trail holds {} of {expected} events",
+        trail.len()
+    );
+    let mut ids: Vec<&str> = trail
+        .iter()
+        .map(|e| e["event_id"].as_str().unwrap())
+        .collect();
+    ids.sort();
+    ids.dedup();
+    assert_eq!(ids.len(), expected, "an event is stored twice");
+}
+
+async fn an_audit_store_outage_loses_nothing(backend: Backend) {
+    let app = Arc::new(TestApp::spawn(backend).await);
+    let ada = app.signup().await;
+    let lock = AuditLock::take(&app.audit_database_url()).await;
+
+    // The api keeps answering while the audit store is unavailable; events queue in the outbox.
+    let expected = churn(&app.client, &app.base, &ada, 25).await;
+    let backlog = outbox_backlog(&app.api_database_url()).await;
+    assert!(
+        backlog > 0,
+        "events should wait in the outbox while the audit store is locked"
+    );
+    let (s, body) = app
+        .call(
+            Method::GET,
+            &format!("/api/{}/tasks", ada.id),
+            Some(&ada.token),
+            None,
+        )
+        .await;
+    assert_eq!((s, body), (StatusCode::OK, json!([])));
+
+    lock.release().await;
+    let trail = harness::wait_for_trail(
+        &app.client,
+        &app.base,
+        &ada,
+        expected,
+        Duration::from_secs(30),
+    )
+    .await;
+    assert_each_once(&trail, expected);
+    assert_eq!(
+        &event_types(&trail)[..4],
+        ["created", "updated", "completed", "deleted"]
+    );
+    let deadline = std::time::Instant::now() + Duration::from_secs(5);
+    while outbox_backlog(&app.api_database_url()).await > 0 && std::time::Instant::now() < deadline
+    {
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    assert_eq!(outbox_backlog(&app.api_database_url()).await, 0);
+}
+
+async fn a_hard_kill_after_commits_loses_nothing(backend: Backend) {
+    let data_dir = harness::fresh_dir();
+    let database_url = match backend {
+        Backend::Sqlite => None,
+        Backend::Postgres => Some(harness::fresh_postgres_database().await),
+    };
+    let client = reqwest::Client::new();
+    let mut server = ServerProcess::start(&data_dir, database_url.as_deref()).await;
+    let audit_url = database_url
+        .clone()
+        .unwrap_or_else(|| format!("sqlite://{}", data_dir.join("audit.sqlite").display()));
+    let api_url = database_url
+        .clone()
+        .unwrap_or_else(|| format!("sqlite://{}", data_dir.join("api.sqlite").display()));
+    let ada = harness::signup(&client, &server.base).await;
+
+    // Some events delivered, then the audit store stalls so the rest wait in the outbox.
+    let mut expected = churn(&client, &server.base, &ada, 3).await;
+    harness::wait_for_trail(
+        &client,
+        &server.base,
+        &ada,
+        expected,
+        Duration::from_secs(5),
+    )
+    .await;
+    let lock = AuditLock::take(&audit_url).await;
+    expected += churn(&client, &server.base, &ada, 10).await;
+    let backlog = outbox_backlog(&api_url).await;
+    assert!(backlog > 0);
+
+    server.kill_hard();
+    lock.release().await;
+    assert_eq!(
+        outbox_backlog(&api_url).await,
+        backlog,
+        "the outbox survives SIGKILL"
+    );
+
+    let server = ServerProcess::start(&data_dir, database_url.as_deref()).await;
+    let trail = harness::wait_for_trail(
+        &client,
+        &server.base,
+        &ada,
+        expected,
+        Duration::from_secs(20),
+    )
+    .await;
+    assert_each_once(&trail, expected);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn sigterm_finishes_in_flight_requests_and_exits_cleanly() {
+    let data_dir = harness::fresh_dir();
+    let client = reqwest::Client::new();
+    let mut server = ServerProcess::start(&data_dir, None).await;
+    let ada = harness::signup(&client, &server.base).await;
+
+    let mut in_flight = Vec::new();
+    for i in 0..30 {
+        let (client, base, ada) = (client.clone(), server.base.clone(), ada.clone());
+        in_flight.push(tokio::spawn(async move {
+            client
+                .post(format!("{base}/api/{}/tasks", ada.id))
+                .bearer_auth(&ada.token)
+                .json(&json!({"title": format!("in flight {i}")}))
+                .send()
+                .await
+                .map(|r| r.status())
+        }));
+    }
+    tokio::time::sleep(Duration::from_millis(5)).await;
+    let status = server.terminate(Duration::from_secs(15)).await;
+    assert!(status.success(), "exit status after SIGTERM: {status}");
+
+    let mut created = 0;
+    for handle in in_flight {
+        match handle.await.unwrap() {
+            Ok(s) => {
+                assert_eq!(s, StatusCode::CREATED, "an accepted request must complete");
+                created += 1;
+            }
+            Err(e) => assert!(e.is_connect() || e.is_request(), "unexpected failure: {e}"),
+        }
+    }
+    let server = ServerProcess::start(&data_dir, None).await;
+    let (_, tasks) = harness::call(
+        &client,
+        &server.base,
+        Method::GET,
+        &format!("/api/{}/tasks", ada.id),
+        Some(&ada.token),
+        None,
+    )
+    .await;
+    assert_eq!(tasks.as_array().unwrap().len(), created);
+    let trail = harness::wait_for_trail(
+        &client,
+        &server.base,
+        &ada,
+        created,
+        Duration::from_secs(10),
+    )
+    .await;
+    assert_each_once(&trail, created);
+}
