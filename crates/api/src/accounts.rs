@@ -58,9 +58,9 @@ pub fn router() -> Router<ApiState> {
 fn normalise_email(raw: &str) -> Result<String, ValidationError> {
     let email = raw.trim().to_lowercase();
     let valid = email.len() <= 320
-        && email.split_once('@').is_some_and(|(local, domain)| {
-            !local.is_empty() && domain.contains('.') && !domain.starts_with('.')
-        })
+        && email
+            .split_once('@')
+            .is_some_and(|(local, domain)| !local.is_empty() && domain.contains('.') && !domain.starts_with('.'))
         && !email.chars().any(|c| c.is_whitespace() || c.is_control());
     if !valid {
         return Err(ValidationError::new(
@@ -97,7 +97,8 @@ async fn hash_password(password: String) -> ApiResult<String> {
 /// Verifies in constant work whether or not the user exists, so timing does not reveal accounts.
 async fn verify_password(password: String, hash: Option<String>) -> ApiResult<bool> {
     // A valid argon2id hash of a random password, checked when the email is unknown.
-    const DUMMY: &str = "$argon2id$v=19$m=19456,t=2,p=1$c29tZXNhbHRzb21lc2FsdA$H4rJ1b9rH9cAAvG2w0kp0nC0m+9cV0R8KzYt4g9B6kI";
+    const DUMMY: &str =
+        "$argon2id$v=19$m=19456,t=2,p=1$c29tZXNhbHRzb21lc2FsdA$H4rJ1b9rH9cAAvG2w0kp0nC0m+9cV0R8KzYt4g9B6kI";
     tokio::task::spawn_blocking(move || {
         let known = hash.is_some();
         let hash = hash.unwrap_or_else(|| DUMMY.to_owned());
@@ -134,9 +135,7 @@ pub async fn signup(
         created_at: domain::clock::now(),
     };
     if !s.store.create_user(&user).await? {
-        return Err(ApiError::Conflict(
-            "an account with this email already exists".into(),
-        ));
+        return Err(ApiError::Conflict("an account with this email already exists".into()));
     }
     tracing::info!(user_id = %user.id, "account created");
     let token = s.auth.issue(&user.id)?;
@@ -200,28 +199,20 @@ mod tests {
 
     #[test]
     fn emails_are_normalised_and_checked() {
-        assert_eq!(
-            normalise_email("  Ada@Example.COM ").unwrap(),
-            "ada@example.com"
-        );
-        for bad in [
-            "",
-            "ada",
-            "@example.com",
-            "ada@",
-            "ada@example",
-            "a da@example.com",
-        ] {
+        assert_eq!(normalise_email("  Ada@Example.COM ").unwrap(), "ada@example.com");
+        for bad in ["", "ada", "@example.com", "ada@", "ada@example", "a da@example.com"] {
             assert!(normalise_email(bad).is_err(), "{bad:?} should be refused");
         }
     }
 
     #[tokio::test]
     async fn the_dummy_hash_is_a_valid_argon2_hash_that_never_verifies() {
-        assert!(argon2::password_hash::phc::PasswordHash::new(
-            "$argon2id$v=19$m=19456,t=2,p=1$c29tZXNhbHRzb21lc2FsdA$H4rJ1b9rH9cAAvG2w0kp0nC0m+9cV0R8KzYt4g9B6kI"
-        )
-        .is_ok());
+        assert!(
+            argon2::password_hash::phc::PasswordHash::new(
+                "$argon2id$v=19$m=19456,t=2,p=1$c29tZXNhbHRzb21lc2FsdA$H4rJ1b9rH9cAAvG2w0kp0nC0m+9cV0R8KzYt4g9B6kI"
+            )
+            .is_ok()
+        );
         assert!(!verify_password("password1".into(), None).await.unwrap());
         let hash = hash_password("correct horse".into()).await.unwrap();
         assert!(
@@ -229,10 +220,6 @@ mod tests {
                 .await
                 .unwrap()
         );
-        assert!(
-            !verify_password("wrong horse".into(), Some(hash))
-                .await
-                .unwrap()
-        );
+        assert!(!verify_password("wrong horse".into(), Some(hash)).await.unwrap());
     }
 }

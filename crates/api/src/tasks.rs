@@ -9,8 +9,7 @@ use axum::extract::State;
 use axum::http::StatusCode;
 use axum::routing::{get, patch};
 use domain::{
-    CreateTaskRequest, NewTask, Task, TaskChanges, TaskEdit, TaskEvent, TaskId, TaskQuery,
-    UpdateTaskRequest,
+    CreateTaskRequest, NewTask, Task, TaskChanges, TaskEdit, TaskEvent, TaskId, TaskQuery, UpdateTaskRequest,
 };
 use tokio::sync::Notify;
 use web::{ApiError, ApiResult, Json, Path, Query};
@@ -28,10 +27,7 @@ pub struct TaskService {
 
 impl TaskService {
     pub fn new(store: Arc<dyn ApiStore>, events_written: Arc<Notify>) -> Self {
-        Self {
-            store,
-            events_written,
-        }
+        Self { store, events_written }
     }
 
     pub async fn list(&self, user_id: &str, query: &TaskQuery) -> ApiResult<Vec<Task>> {
@@ -52,12 +48,7 @@ impl TaskService {
         Ok(task)
     }
 
-    pub async fn update(
-        &self,
-        user_id: &str,
-        id: TaskId,
-        req: UpdateTaskRequest,
-    ) -> ApiResult<Task> {
+    pub async fn update(&self, user_id: &str, id: TaskId, req: UpdateTaskRequest) -> ApiResult<Task> {
         let changes = TaskChanges::parse(req)?;
         self.edit(user_id, id, TaskEdit::Change(changes)).await
     }
@@ -87,7 +78,8 @@ impl TaskService {
     }
 
     fn recorded(&self, event: &TaskEvent) {
-        metrics::counter!("tasktrail_task_events_recorded_total", "event_type" => event.event_type.as_str()).increment(1);
+        metrics::counter!("tasktrail_task_events_recorded_total", "event_type" => event.event_type.as_str())
+            .increment(1);
         tracing::info!(event_id = %event.event_id, event_type = event.event_type.as_str(), task_id = event.task_id, "task event recorded");
         self.events_written.notify_one();
     }
@@ -100,10 +92,7 @@ pub fn router() -> Router<ApiState> {
             "/api/{user_id}/tasks/{id}",
             get(get_task).put(update_task).delete(delete_task),
         )
-        .route(
-            "/api/{user_id}/tasks/{id}/complete",
-            patch(toggle_completed),
-        )
+        .route("/api/{user_id}/tasks/{id}/complete", patch(toggle_completed))
 }
 
 #[derive(serde::Deserialize)]
@@ -133,19 +122,12 @@ pub async fn create_task(
     State(s): State<ApiState>,
     Json(req): Json<CreateTaskRequest>,
 ) -> ApiResult<(StatusCode, Json<Task>)> {
-    Ok((
-        StatusCode::CREATED,
-        Json(s.tasks.create(&owner.user_id, req).await?),
-    ))
+    Ok((StatusCode::CREATED, Json(s.tasks.create(&owner.user_id, req).await?)))
 }
 
 #[utoipa::path(get, path = "/api/{user_id}/tasks/{id}", tag = "tasks", params(("user_id" = String, Path), ("id" = i32, Path)),
     responses((status = 200, body = Task), (status = 404)), security(("bearer" = [])))]
-pub async fn get_task(
-    owner: Owner,
-    State(s): State<ApiState>,
-    Path(p): Path<TaskPath>,
-) -> ApiResult<Json<Task>> {
+pub async fn get_task(owner: Owner, State(s): State<ApiState>, Path(p): Path<TaskPath>) -> ApiResult<Json<Task>> {
     Ok(Json(s.tasks.get(&owner.user_id, p.id).await?))
 }
 
@@ -162,11 +144,7 @@ pub async fn update_task(
 
 #[utoipa::path(delete, path = "/api/{user_id}/tasks/{id}", tag = "tasks", params(("user_id" = String, Path), ("id" = i32, Path)),
     responses((status = 204), (status = 404)), security(("bearer" = [])))]
-pub async fn delete_task(
-    owner: Owner,
-    State(s): State<ApiState>,
-    Path(p): Path<TaskPath>,
-) -> ApiResult<StatusCode> {
+pub async fn delete_task(owner: Owner, State(s): State<ApiState>, Path(p): Path<TaskPath>) -> ApiResult<StatusCode> {
     s.tasks.delete(&owner.user_id, p.id).await?;
     Ok(StatusCode::NO_CONTENT)
 }

@@ -32,8 +32,7 @@ impl Subscriber for AuditConsumer {
             }
             tracing::info!(event_id = %event.event_id, event_type = event.event_type.as_str(), duplicate = !new, "audit event handled");
         }
-        metrics::counter!("tasktrail_audit_events_stored_total")
-            .increment(events.len() as u64 - duplicates);
+        metrics::counter!("tasktrail_audit_events_stored_total").increment(events.len() as u64 - duplicates);
         metrics::counter!("tasktrail_audit_duplicates_skipped_total").increment(duplicates);
         Ok(())
     }

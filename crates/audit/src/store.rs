@@ -1,5 +1,6 @@
 //! `audit_log` on SQLite or PostgreSQL, written once for both; only `Dialect` SQL differs.
 
+use std::collections::HashSet;
 use std::sync::Arc;
 
 use async_trait::async_trait;
@@ -54,6 +55,14 @@ pub struct AuditRow {
     timestamp: DateTime<Utc>,
 }
 
+/// Rows per multi-row INSERT (6 parameters each; well under SQLite's and PostgreSQL's limits).
+const INSERT_CHUNK: usize = 500;
+
+#[derive(FromRow)]
+pub struct EventIdRow {
+    event_id: Uuid,
+}
+
 #[derive(FromRow)]
 pub struct IdRow {
     #[allow(dead_code)]
@@ -93,14 +102,10 @@ where
     for<'q> Option<DateTime<Utc>>: Encode<'q, DB>,
     for<'r> AuditRow: FromRow<'r, DB::Row>,
     for<'r> IdRow: FromRow<'r, DB::Row>,
+    for<'r> EventIdRow: FromRow<'r, DB::Row>,
 {
     async fn migrate(&self) -> anyhow::Result<()> {
-        db::migrate(
-            &self.pools.writer,
-            self.migrator,
-            "_tasktrail_audit_migrations",
-        )
-        .await
+        db::migrate(&self.pools.writer, self.migrator, "_tasktrail_audit_migrations").await
     }
 
     async fn ping(&self) -> anyhow::Result<()> {
@@ -109,26 +114,45 @@ where
     }
 
     async fn record(&self, events: &[TaskEvent]) -> anyhow::Result<Vec<bool>> {
+        // Multi-row inserts: one statement per chunk instead of one per event. RETURNING names
+        // the rows actually inserted; the others were already stored (or repeat within the batch).
+        let mut inserted: HashSet<Uuid> = HashSet::with_capacity(events.len());
         let mut tx = self.pools.writer.begin().await?;
-        let mut stored = Vec::with_capacity(events.len());
-        for event in events {
-            // RETURNING yields a row only when the insert happened.
-            let inserted: Option<IdRow> = sqlx::query_as(
-                "INSERT INTO audit_log (event_id, event_type, user_id, task_id, event_data, timestamp) \
-                 VALUES ($1, $2, $3, $4, $5, $6) ON CONFLICT (event_id) DO NOTHING RETURNING id",
-            )
-            .bind(event.event_id)
-            .bind(event.event_type.as_str().to_owned())
-            .bind(event.user_id.clone())
-            .bind(event.task_id)
-            .bind(Json(serde_json::to_value(event)?))
-            .bind(event.timestamp)
-            .fetch_optional(&mut *tx)
-            .await?;
-            stored.push(inserted.is_some());
+        for chunk in events.chunks(INSERT_CHUNK) {
+            let values: Vec<String> = (0..chunk.len())
+                .map(|row| {
+                    let p = row * 6;
+                    format!(
+                        "(${}, ${}, ${}, ${}, ${}, ${})",
+                        p + 1,
+                        p + 2,
+                        p + 3,
+                        p + 4,
+                        p + 5,
+                        p + 6
+                    )
+                })
+                .collect();
+            let sql = format!(
+                "INSERT INTO audit_log (event_id, event_type, user_id, task_id, event_data, timestamp) VALUES {} \
+                 ON CONFLICT (event_id) DO NOTHING RETURNING event_id",
+                values.join(", ")
+            );
+            let mut query = sqlx::query_as::<DB, EventIdRow>(AssertSqlSafe(sql));
+            for event in chunk {
+                query = query
+                    .bind(event.event_id)
+                    .bind(event.event_type.as_str().to_owned())
+                    .bind(event.user_id.clone())
+                    .bind(event.task_id)
+                    .bind(Json(serde_json::to_value(event)?))
+                    .bind(event.timestamp);
+            }
+            inserted.extend(query.fetch_all(&mut *tx).await?.into_iter().map(|r| r.event_id));
         }
         tx.commit().await?;
-        Ok(stored)
+        // An event counts as new once: a repeat inside the same batch is a duplicate.
+        Ok(events.iter().map(|e| inserted.remove(&e.event_id)).collect())
     }
 
     async fn trail(&self, user_id: &str, filter: &AuditFilter) -> anyhow::Result<Vec<AuditEntry>> {

@@ -25,10 +25,7 @@ where
         let token = header
             .to_str()
             .ok()
-            .and_then(|h| {
-                h.strip_prefix("Bearer ")
-                    .or_else(|| h.strip_prefix("bearer "))
-            })
+            .and_then(|h| h.strip_prefix("Bearer ").or_else(|| h.strip_prefix("bearer ")))
             .map(str::trim)
             .filter(|t| !t.is_empty())
             .ok_or(AuthError::Missing)?;
@@ -60,9 +57,7 @@ where
             .iter()
             .find(|(name, _)| *name == "user_id")
             .map(|(_, value)| value)
-            .ok_or_else(|| {
-                ApiError::internal(anyhow::anyhow!("Owner used on a route without {{user_id}}"))
-            })?;
+            .ok_or_else(|| ApiError::internal(anyhow::anyhow!("Owner used on a route without {{user_id}}")))?;
         if path_user != caller.user_id {
             return Err(ApiError::Forbidden);
         }

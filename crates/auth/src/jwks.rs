@@ -26,9 +26,7 @@ struct Cache {
 
 impl Jwks {
     pub fn new(url: String) -> anyhow::Result<Self> {
-        let client = reqwest::Client::builder()
-            .timeout(Duration::from_secs(5))
-            .build()?;
+        let client = reqwest::Client::builder().timeout(Duration::from_secs(5)).build()?;
         Ok(Self {
             url,
             client,
@@ -41,9 +39,7 @@ impl Jwks {
             return Ok(found.clone());
         }
         let mut cache = self.state.write().await;
-        let stale = cache
-            .fetched_at
-            .is_none_or(|t| t.elapsed() >= MIN_REFRESH_INTERVAL);
+        let stale = cache.fetched_at.is_none_or(|t| t.elapsed() >= MIN_REFRESH_INTERVAL);
         if !cache.keys.contains_key(kid) && stale {
             match self.fetch().await {
                 Ok(keys) => cache.keys = keys,
@@ -73,12 +69,8 @@ impl Jwks {
                 continue;
             };
             let alg = match (&jwk.common.key_algorithm, &jwk.algorithm) {
-                (Some(KeyAlgorithm::EdDSA), _) | (None, AlgorithmParameters::OctetKeyPair(_)) => {
-                    Algorithm::EdDSA
-                }
-                (Some(KeyAlgorithm::RS256), _) | (None, AlgorithmParameters::RSA(_)) => {
-                    Algorithm::RS256
-                }
+                (Some(KeyAlgorithm::EdDSA), _) | (None, AlgorithmParameters::OctetKeyPair(_)) => Algorithm::EdDSA,
+                (Some(KeyAlgorithm::RS256), _) | (None, AlgorithmParameters::RSA(_)) => Algorithm::RS256,
                 _ => continue,
             };
             match DecodingKey::from_jwk(jwk) {

@@ -81,29 +81,25 @@ impl Authenticator {
     /// Returns the token's user id (`sub`).
     pub async fn verify(&self, token: &str) -> Result<String, AuthError> {
         // `alg: none` and unknown algorithms fail here: the header does not parse.
-        let header =
-            jsonwebtoken::decode_header(token).map_err(|e| AuthError::Invalid(e.to_string()))?;
+        let header = jsonwebtoken::decode_header(token).map_err(|e| AuthError::Invalid(e.to_string()))?;
         let claims = match header.alg {
             Algorithm::HS256 => decode(token, &self.decoding, Algorithm::HS256)?,
             alg @ (Algorithm::EdDSA | Algorithm::RS256) => {
-                let jwks = self.jwks.as_ref().ok_or_else(|| {
-                    AuthError::Invalid(format!("{alg:?} tokens are not accepted"))
-                })?;
+                let jwks = self
+                    .jwks
+                    .as_ref()
+                    .ok_or_else(|| AuthError::Invalid(format!("{alg:?} tokens are not accepted")))?;
                 let kid = header
                     .kid
                     .ok_or_else(|| AuthError::Invalid("token has no kid".into()))?;
                 let (key, key_alg) = jwks.key(&kid).await?;
                 if key_alg != alg {
-                    return Err(AuthError::Invalid(
-                        "token algorithm does not match its key".into(),
-                    ));
+                    return Err(AuthError::Invalid("token algorithm does not match its key".into()));
                 }
                 decode(token, &key, alg)?
             }
             other => {
-                return Err(AuthError::Invalid(format!(
-                    "{other:?} tokens are not accepted"
-                )));
+                return Err(AuthError::Invalid(format!("{other:?} tokens are not accepted")));
             }
         };
         if claims.sub.is_empty() {
@@ -146,10 +142,7 @@ mod tests {
     async fn a_token_signed_with_another_secret_is_rejected() {
         let other = Authenticator::new(&[8u8; 32], Duration::from_secs(3600)).unwrap();
         let token = other.issue("user-1").unwrap();
-        assert!(matches!(
-            auth().verify(&token).await,
-            Err(AuthError::Invalid(_))
-        ));
+        assert!(matches!(auth().verify(&token).await, Err(AuthError::Invalid(_))));
     }
 
     #[tokio::test]

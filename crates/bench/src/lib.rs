@@ -14,7 +14,7 @@ use clap::Args;
 use futures::StreamExt;
 
 use report::Report;
-use user::{SimUser, Totals};
+use user::{Schedule, SimUser, Totals};
 
 #[derive(Debug, Clone, Args)]
 pub struct BenchArgs {
@@ -33,6 +33,13 @@ pub struct BenchArgs {
     /// After the measured phase, how long to wait for the last events to reach the trail.
     #[arg(long, value_parser = humantime::parse_duration, default_value = "30s")]
     pub settle_timeout: Duration,
+    /// Total operations per second to offer, spread evenly over the users (default: as fast
+    /// as the server answers, each user waiting for its previous answer).
+    #[arg(long)]
+    pub rate: Option<f64>,
+    /// Users that also time op-to-audit by polling their trail every 50 ms after each operation.
+    #[arg(long, default_value_t = 20)]
+    pub observers: usize,
     /// Concurrent sign-ups before the clock starts (argon2 is slow on purpose).
     #[arg(long, default_value_t = 16)]
     pub signup_concurrency: usize,
@@ -89,14 +96,25 @@ pub async fn execute(args: &BenchArgs) -> anyhow::Result<Report> {
     let totals = Arc::new(Totals::default());
     let deadline = Instant::now() + args.duration;
     let measured_start = Instant::now();
-    let progress = tokio::spawn(progress_lines(
-        totals.clone(),
-        measured_start,
-        args.duration,
-    ));
+    let progress = tokio::spawn(progress_lines(totals.clone(), measured_start, args.duration));
+    let interval = args
+        .rate
+        .filter(|r| *r > 0.0)
+        .map(|rate| Duration::from_secs_f64(args.users as f64 / rate));
     let handles: Vec<_> = users
         .into_iter()
-        .map(|u| tokio::spawn(u.run_until(deadline, totals.clone())))
+        .enumerate()
+        .map(|(i, u)| {
+            let schedule = Schedule {
+                interval,
+                // Spread the users' first operations over one interval.
+                offset: interval
+                    .map(|d| d.mul_f64(i as f64 / args.users as f64))
+                    .unwrap_or_default(),
+                observer: i < args.observers,
+            };
+            tokio::spawn(u.run_until(deadline, totals.clone(), schedule))
+        })
         .collect();
     let mut finished = Vec::with_capacity(handles.len());
     for h in handles {
@@ -115,11 +133,7 @@ pub async fn execute(args: &BenchArgs) -> anyhow::Result<Report> {
         .buffer_unordered(64)
         .collect()
         .await;
-    Ok(Report::new(
-        settled,
-        measured,
-        totals.errors.load(Ordering::Relaxed),
-    ))
+    Ok(Report::new(settled, measured, totals.errors.load(Ordering::Relaxed)))
 }
 
 async fn progress_lines(totals: Arc<Totals>, start: Instant, duration: Duration) {

@@ -28,10 +28,7 @@ fn percentile_ms(sorted_us: &[u64], p: f64) -> f64 {
 
 impl Report {
     pub fn new(users: Vec<Settled>, measured: Duration, errors: u64) -> Self {
-        let mut http: Vec<u64> = users
-            .iter()
-            .flat_map(|u| u.http_latencies_us.iter().copied())
-            .collect();
+        let mut http: Vec<u64> = users.iter().flat_map(|u| u.http_latencies_us.iter().copied()).collect();
         let mut audit: Vec<u64> = users
             .iter()
             .flat_map(|u| u.audit_latencies_us.iter().copied())
@@ -88,10 +85,6 @@ impl fmt::Display for Report {
             "audit trail      {} events expected, {} missing, {} duplicated, {} unexpected",
             self.expected_events, self.missing, self.duplicated, self.unexpected
         )?;
-        write!(
-            f,
-            "result           {}",
-            if self.passed() { "PASS" } else { "FAIL" }
-        )
+        write!(f, "result           {}", if self.passed() { "PASS" } else { "FAIL" })
     }
 }

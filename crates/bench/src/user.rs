@@ -29,6 +29,16 @@ pub struct SimUser {
     newest_seen: Option<String>,
     seen_ids: std::collections::HashSet<i64>,
     pub http_latencies_us: Vec<u64>,
+    /// Observers time op-to-audit; the others are only checked at the end.
+    observer: bool,
+}
+
+/// When one user acts: every `interval` (unpaced when `None`), first after `offset`.
+#[derive(Debug, Clone, Copy)]
+pub struct Schedule {
+    pub interval: Option<Duration>,
+    pub offset: Duration,
+    pub observer: bool,
 }
 
 #[derive(Deserialize)]
@@ -67,12 +77,7 @@ pub struct Settled {
 }
 
 impl SimUser {
-    pub async fn sign_up(
-        client: reqwest::Client,
-        api: String,
-        audit: String,
-        email: String,
-    ) -> anyhow::Result<Self> {
+    pub async fn sign_up(client: reqwest::Client, api: String, audit: String, email: String) -> anyhow::Result<Self> {
         let response = client
             .post(format!("{api}/api/auth/signup"))
             .json(&json!({"email": email, "password": "bench-password-123"}))
@@ -96,74 +101,96 @@ impl SimUser {
             newest_seen: None,
             seen_ids: Default::default(),
             http_latencies_us: Vec::new(),
+            observer: false,
         })
     }
 
-    /// Loops create, update, complete, delete until the deadline, reading the trail after each
-    /// round to time when events become visible.
-    pub async fn run_until(mut self, deadline: Instant, totals: Arc<Totals>) -> Self {
+    /// Loops create, update, complete, delete until the deadline. With a pace, each operation
+    /// has an intended start time and its latency counts from then, so a slow server cannot
+    /// hide its queueing (no coordinated omission).
+    pub async fn run_until(mut self, deadline: Instant, totals: Arc<Totals>, schedule: Schedule) -> Self {
+        self.observer = schedule.observer;
+        let mut next_start = Instant::now() + schedule.offset;
         let mut round = 0u64;
         while Instant::now() < deadline {
             round += 1;
-            if let Err(e) = self.one_round(round, &totals).await {
+            if let Err(e) = self.one_round(round, &totals, &mut next_start, schedule.interval).await {
                 bump(&totals.errors);
                 tracing_free_log(&format!("operation failed: {e:#}"));
                 tokio::time::sleep(Duration::from_millis(100)).await;
             }
-            let _ = self.poll_trail().await;
         }
         self
     }
 
-    async fn one_round(&mut self, round: u64, totals: &Totals) -> anyhow::Result<()> {
+    async fn one_round(
+        &mut self,
+        round: u64,
+        totals: &Totals,
+        next_start: &mut Instant,
+        interval: Option<Duration>,
+    ) -> anyhow::Result<()> {
         let tasks = format!("{}/api/{}/tasks", self.api, self.user_id);
+        let create = self
+            .client
+            .post(&tasks)
+            .json(&json!({"title": format!("bench task {round}"), "description": "load"}));
         let created: TaskResponse = self
-            .op(
-                self.client
-                    .post(&tasks)
-                    .json(&json!({"title": format!("bench task {round}"), "description": "load"})),
-                "created",
-                None,
-                totals,
-            )
+            .op(create, "created", None, totals, next_start, interval)
             .await?
             .json()
             .await?;
         let id = created.id;
-        self.expected.insert((id, "created".into()), Instant::now());
+        self.expect((id, "created".into()), Instant::now()).await;
         let task = format!("{tasks}/{id}");
-        self.op(
-            self.client
-                .put(&task)
-                .json(&json!({"title": format!("bench task {round} (edited)")})),
-            "updated",
-            Some(id),
-            totals,
-        )
-        .await?;
+        let update = self
+            .client
+            .put(&task)
+            .json(&json!({"title": format!("bench task {round} (edited)")}));
+        self.op(update, "updated", Some(id), totals, next_start, interval)
+            .await?;
         self.op(
             self.client.patch(format!("{task}/complete")),
             "completed",
             Some(id),
             totals,
+            next_start,
+            interval,
         )
         .await?;
-        self.op(self.client.delete(&task), "deleted", Some(id), totals)
-            .await?;
+        self.op(
+            self.client.delete(&task),
+            "deleted",
+            Some(id),
+            totals,
+            next_start,
+            interval,
+        )
+        .await?;
         Ok(())
     }
 
+    #[allow(clippy::too_many_arguments)]
     async fn op(
         &mut self,
         request: reqwest::RequestBuilder,
         event_type: &str,
         task_id: Option<i64>,
         totals: &Totals,
+        next_start: &mut Instant,
+        interval: Option<Duration>,
     ) -> anyhow::Result<reqwest::Response> {
-        let started = Instant::now();
+        let intended = match interval {
+            Some(interval) => {
+                tokio::time::sleep_until((*next_start).into()).await;
+                let intended = *next_start;
+                *next_start += interval;
+                intended
+            }
+            None => Instant::now(),
+        };
         let response = request.bearer_auth(&self.token).send().await?;
-        self.http_latencies_us
-            .push(started.elapsed().as_micros() as u64);
+        self.http_latencies_us.push(intended.elapsed().as_micros() as u64);
         let status = response.status();
         anyhow::ensure!(
             status.is_success(),
@@ -172,10 +199,32 @@ impl SimUser {
         );
         bump(&totals.ops);
         if let Some(id) = task_id {
-            self.expected
-                .insert((id, event_type.to_owned()), Instant::now());
+            self.expect((id, event_type.to_owned()), Instant::now()).await;
         }
         Ok(response)
+    }
+
+    /// Notes an event the server owes us; observers wait to see it.
+    async fn expect(&mut self, key: (i64, String), answered: Instant) {
+        self.expected.insert(key.clone(), answered);
+        if self.observer {
+            self.watch_until_seen(&key).await;
+        }
+    }
+
+    /// Observers poll their trail every 50 ms until the event shows, timing op-to-audit.
+    async fn watch_until_seen(&mut self, key: &(i64, String)) {
+        let give_up = Instant::now() + Duration::from_secs(10);
+        // Short waits first: most events show within milliseconds.
+        let mut waits = [2u64, 5, 10, 20].into_iter().chain(std::iter::repeat(50));
+        while !self.seen_after.contains_key(key) && Instant::now() < give_up {
+            if let Err(e) = self.poll_trail().await {
+                tracing_free_log(&format!("reading the trail failed: {e:#}"));
+            }
+            if !self.seen_after.contains_key(key) {
+                tokio::time::sleep(Duration::from_millis(waits.next().unwrap_or(50))).await;
+            }
+        }
     }
 
     /// Reads the part of the trail from the newest timestamp seen so far (inclusive, so
@@ -244,15 +293,14 @@ impl SimUser {
             if let Some(c) = &cursor {
                 request = request.query(&[("cursor", c)]);
             }
-            let page: AuditPage =
-                match async { request.send().await?.error_for_status()?.json().await }.await {
-                    Ok(p) => p,
-                    Err(e) => {
-                        tracing_free_log(&format!("final trail read failed: {e}"));
-                        complete_read = false;
-                        break;
-                    }
-                };
+            let page: AuditPage = match async { request.send().await?.error_for_status()?.json().await }.await {
+                Ok(p) => p,
+                Err(e) => {
+                    tracing_free_log(&format!("final trail read failed: {e}"));
+                    complete_read = false;
+                    break;
+                }
+            };
             for e in page.events {
                 *counts.entry((e.task_id, e.event_type)).or_default() += 1;
             }
@@ -262,27 +310,22 @@ impl SimUser {
             }
         }
         let missing = if complete_read {
-            self.expected
-                .keys()
-                .filter(|k| !counts.contains_key(*k))
-                .count()
+            self.expected.keys().filter(|k| !counts.contains_key(*k)).count()
         } else {
             self.expected.len()
         };
         Settled {
             http_latencies_us: std::mem::take(&mut self.http_latencies_us),
-            audit_latencies_us: self
-                .seen_after
-                .values()
-                .map(|d| d.as_micros() as u64)
-                .collect(),
+            // Only observers watched closely enough for their timings to mean something.
+            audit_latencies_us: if self.observer {
+                self.seen_after.values().map(|d| d.as_micros() as u64).collect()
+            } else {
+                Vec::new()
+            },
             expected: self.expected.len(),
             missing,
             duplicated: counts.values().filter(|n| **n > 1).map(|n| n - 1).sum(),
-            unexpected: counts
-                .keys()
-                .filter(|k| !self.expected.contains_key(*k))
-                .count(),
+            unexpected: counts.keys().filter(|k| !self.expected.contains_key(*k)).count(),
         }
     }
 }

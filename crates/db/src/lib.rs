@@ -104,11 +104,7 @@ impl Dialect for Postgres {
 
 /// Runs a service's migrations, recorded in its own table so that services may share a
 /// database (embedded mode on PostgreSQL) without seeing each other's migrations.
-pub async fn migrate<DB>(
-    pool: &Pool<DB>,
-    migrations: &Migrator,
-    table: &'static str,
-) -> anyhow::Result<()>
+pub async fn migrate<DB>(pool: &Pool<DB>, migrations: &Migrator, table: &'static str) -> anyhow::Result<()>
 where
     DB: sqlx::Database,
     DB::Connection: sqlx::migrate::Migrate,

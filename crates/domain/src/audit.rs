@@ -83,9 +83,7 @@ impl AuditFilter {
             let t = EventType::parse(part).ok_or_else(|| {
                 ValidationError::new(
                     "event_type",
-                    format!(
-                        "unknown event type {part:?}; use created, updated, completed or deleted"
-                    ),
+                    format!("unknown event type {part:?}; use created, updated, completed or deleted"),
                 )
             })?;
             if !event_types.contains(&t) {
@@ -99,11 +97,7 @@ impl AuditFilter {
                 format!("must be between 1 and {AUDIT_MAX_LIMIT}"),
             ));
         }
-        let from = q
-            .from
-            .as_deref()
-            .map(|s| parse_time("from", s))
-            .transpose()?;
+        let from = q.from.as_deref().map(|s| parse_time("from", s)).transpose()?;
         let to = q.to.as_deref().map(|s| parse_time("to", s)).transpose()?;
         let after = q.cursor.as_deref().map(AuditCursor::decode).transpose()?;
         Ok(Self {
@@ -121,9 +115,7 @@ impl AuditFilter {
 fn parse_time(field: &'static str, s: &str) -> Result<DateTime<Utc>, ValidationError> {
     DateTime::parse_from_rfc3339(s)
         .map(|t| t.with_timezone(&Utc))
-        .map_err(|_| {
-            ValidationError::new(field, format!("must be an RFC 3339 timestamp, got {s:?}"))
-        })
+        .map_err(|_| ValidationError::new(field, format!("must be an RFC 3339 timestamp, got {s:?}")))
 }
 
 /// Keyset position in the trail: the (timestamp, id) of the last entry of a page.
@@ -148,8 +140,7 @@ impl AuditCursor {
     pub fn decode(s: &str) -> Result<Self, ValidationError> {
         let bad = || ValidationError::new("cursor", "is not a cursor this API returned");
         let (micros, id) = s.split_once('_').ok_or_else(bad)?;
-        let timestamp =
-            DateTime::from_timestamp_micros(micros.parse().map_err(|_| bad())?).ok_or_else(bad)?;
+        let timestamp = DateTime::from_timestamp_micros(micros.parse().map_err(|_| bad())?).ok_or_else(bad)?;
         Ok(Self {
             timestamp,
             id: id.parse().map_err(|_| bad())?,
@@ -183,10 +174,7 @@ mod tests {
             ..Default::default()
         })
         .unwrap();
-        assert_eq!(
-            f.event_types,
-            vec![EventType::Created, EventType::Completed]
-        );
+        assert_eq!(f.event_types, vec![EventType::Created, EventType::Completed]);
         assert_eq!(f.limit, 50);
         assert!(
             AuditFilter::parse(AuditQuery {

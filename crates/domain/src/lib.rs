@@ -10,7 +10,7 @@ pub mod validation;
 pub use audit::{AuditCursor, AuditEntry, AuditFilter, AuditOrder, AuditPage};
 pub use event::{EventType, TaskData, TaskEvent};
 pub use task::{
-    CreateTaskRequest, NewTask, Priority, Recurrence, SortKey, StatusFilter, Task, TaskChanges,
-    TaskEdit, TaskId, TaskQuery, UpdateTaskRequest, UserId,
+    CreateTaskRequest, NewTask, Priority, Recurrence, SortKey, StatusFilter, Task, TaskChanges, TaskEdit, TaskId,
+    TaskQuery, UpdateTaskRequest, UserId,
 };
 pub use validation::ValidationError;

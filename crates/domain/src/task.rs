@@ -177,11 +177,7 @@ impl TaskChanges {
     pub fn parse(req: UpdateTaskRequest) -> Result<Self, ValidationError> {
         let changes = Self {
             title: req.title.as_deref().map(validation::title).transpose()?,
-            description: req
-                .description
-                .as_deref()
-                .map(validation::description)
-                .transpose()?,
+            description: req.description.as_deref().map(validation::description).transpose()?,
             completed: req.completed,
             priority: req.priority,
             tags: req.tags.as_deref().map(validation::tags).transpose()?,
@@ -189,10 +185,7 @@ impl TaskChanges {
             recurrence: req.recurrence,
         };
         if changes == Self::default() {
-            return Err(ValidationError::new(
-                "body",
-                "give at least one field to change",
-            ));
+            return Err(ValidationError::new("body", "give at least one field to change"));
         }
         Ok(changes)
     }
@@ -312,16 +305,12 @@ fn due_date<'de, D: Deserializer<'de>>(d: D) -> Result<Option<DateTime<Utc>>, D:
         .transpose()
 }
 
-fn nullable_due_date<'de, D: Deserializer<'de>>(
-    d: D,
-) -> Result<Option<Option<DateTime<Utc>>>, D::Error> {
+fn nullable_due_date<'de, D: Deserializer<'de>>(d: D) -> Result<Option<Option<DateTime<Utc>>>, D::Error> {
     due_date(d).map(Some)
 }
 
 /// Present-and-null becomes `Some(None)`; absent stays `None` through `#[serde(default)]`.
-fn nullable<'de, D: Deserializer<'de>, T: Deserialize<'de>>(
-    d: D,
-) -> Result<Option<Option<T>>, D::Error> {
+fn nullable<'de, D: Deserializer<'de>, T: Deserialize<'de>>(d: D) -> Result<Option<Option<T>>, D::Error> {
     Option::<T>::deserialize(d).map(Some)
 }
 
@@ -342,15 +331,9 @@ mod tests {
     fn completing_makes_a_completed_event_and_reopening_an_updated_one() {
         let mut t = task();
         let now = crate::clock::now();
-        assert_eq!(
-            t.apply(TaskChanges::toggle_completion(&t), now),
-            EventType::Completed
-        );
+        assert_eq!(t.apply(TaskChanges::toggle_completion(&t), now), EventType::Completed);
         assert!(t.completed);
-        assert_eq!(
-            t.apply(TaskChanges::toggle_completion(&t), now),
-            EventType::Updated
-        );
+        assert_eq!(t.apply(TaskChanges::toggle_completion(&t), now), EventType::Updated);
         assert!(!t.completed);
     }
 
@@ -377,9 +360,6 @@ mod tests {
         let req: UpdateTaskRequest = serde_json::from_str(r#"{"title":"x"}"#).unwrap();
         assert_eq!(req.due_date, None);
         let req: UpdateTaskRequest = serde_json::from_str(r#"{"due_date":"2026-12-01"}"#).unwrap();
-        assert_eq!(
-            req.due_date.unwrap().unwrap().to_rfc3339(),
-            "2026-12-01T00:00:00+00:00"
-        );
+        assert_eq!(req.due_date.unwrap().unwrap().to_rfc3339(), "2026-12-01T00:00:00+00:00");
     }
 }

@@ -48,10 +48,7 @@ pub fn description(raw: &str) -> Result<String, ValidationError> {
         ));
     }
     if raw.contains('\0') {
-        return Err(ValidationError::new(
-            "description",
-            "must not contain NUL characters",
-        ));
+        return Err(ValidationError::new("description", "must not contain NUL characters"));
     }
     Ok(raw.to_string())
 }
@@ -74,20 +71,14 @@ pub fn tags(raw: &[String]) -> Result<Vec<String>, ValidationError> {
         }
     }
     if out.len() > TAGS_MAX {
-        return Err(ValidationError::new(
-            "tags",
-            format!("at most {TAGS_MAX} tags"),
-        ));
+        return Err(ValidationError::new("tags", format!("at most {TAGS_MAX} tags")));
     }
     Ok(out)
 }
 
 fn reject_control_chars(field: &'static str, value: &str) -> Result<(), ValidationError> {
     if value.chars().any(|c| c.is_control()) {
-        return Err(ValidationError::new(
-            field,
-            "must not contain control characters",
-        ));
+        return Err(ValidationError::new(field, "must not contain control characters"));
     }
     Ok(())
 }

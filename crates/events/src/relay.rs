@@ -20,7 +20,7 @@ pub struct RelayConfig {
 impl Default for RelayConfig {
     fn default() -> Self {
         Self {
-            batch_size: 500,
+            batch_size: 2000,
             idle_poll: Duration::from_millis(500),
             min_backoff: Duration::from_millis(50),
             max_backoff: Duration::from_secs(10),
@@ -40,12 +40,7 @@ pub struct OutboxRelay {
 }
 
 impl OutboxRelay {
-    pub fn new(
-        outbox: Arc<dyn Outbox>,
-        sink: Arc<dyn Sink>,
-        wakeup: Arc<Notify>,
-        config: RelayConfig,
-    ) -> Self {
+    pub fn new(outbox: Arc<dyn Outbox>, sink: Arc<dyn Sink>, wakeup: Arc<Notify>, config: RelayConfig) -> Self {
         Self {
             outbox,
             sink,
@@ -106,11 +101,7 @@ impl OutboxRelay {
         self.outbox.mark_delivered(&ids).await?;
         let now = chrono::Utc::now();
         for event in &events {
-            let lag = (now - event.timestamp)
-                .num_microseconds()
-                .unwrap_or(0)
-                .max(0) as f64
-                / 1e6;
+            let lag = (now - event.timestamp).num_microseconds().unwrap_or(0).max(0) as f64 / 1e6;
             metrics::histogram!("tasktrail_event_delivery_lag_seconds").record(lag);
             tracing::debug!(event_id = %event.event_id, event_type = event.event_type.as_str(), "event delivered");
         }
@@ -145,14 +136,7 @@ mod tests {
     #[async_trait]
     impl Outbox for MemoryOutbox {
         async fn pending(&self, limit: u32) -> anyhow::Result<Vec<OutboxEntry>> {
-            Ok(self
-                .0
-                .lock()
-                .unwrap()
-                .iter()
-                .take(limit as usize)
-                .cloned()
-                .collect())
+            Ok(self.0.lock().unwrap().iter().take(limit as usize).cloned().collect())
         }
         async fn mark_delivered(&self, ids: &[i64]) -> anyhow::Result<()> {
             self.0.lock().unwrap().retain(|e| !ids.contains(&e.id));
@@ -177,10 +161,7 @@ mod tests {
                 *failures -= 1;
                 anyhow::bail!("sink down");
             }
-            self.received
-                .lock()
-                .unwrap()
-                .extend(events.iter().map(|e| e.task_id));
+            self.received.lock().unwrap().extend(events.iter().map(|e| e.task_id));
             Ok(())
         }
     }
@@ -210,12 +191,7 @@ mod tests {
             max_backoff: Duration::from_millis(5),
             ..Default::default()
         };
-        let relay = OutboxRelay::new(
-            outbox.clone(),
-            sink.clone(),
-            Arc::new(Notify::new()),
-            config,
-        );
+        let relay = OutboxRelay::new(outbox.clone(), sink.clone(), Arc::new(Notify::new()), config);
         let stop = CancellationToken::new();
         let handle = tokio::spawn(relay.run(stop.clone()));
         for _ in 0..200 {
@@ -226,10 +202,7 @@ mod tests {
         }
         stop.cancel();
         handle.await.unwrap();
-        assert_eq!(
-            *sink.received.lock().unwrap(),
-            (1..=1200).collect::<Vec<i32>>()
-        );
+        assert_eq!(*sink.received.lock().unwrap(), (1..=1200).collect::<Vec<i32>>());
         assert_eq!(outbox.backlog().await.unwrap(), 0);
     }
 }

@@ -15,10 +15,7 @@ impl Subscriber for NotifyConsumer {
     }
 
     async fn handle(&self, events: &[TaskEvent]) -> anyhow::Result<()> {
-        for event in events
-            .iter()
-            .filter(|e| e.event_type == EventType::Completed)
-        {
+        for event in events.iter().filter(|e| e.event_type == EventType::Completed) {
             tracing::info!(event_id = %event.event_id, user_id = %event.user_id, task_id = event.task_id,
                 "task completed; email notification not sent (SMTP delivery is not implemented yet)");
         }

@@ -59,8 +59,7 @@ pub async fn start(args: ServeArgs) -> anyhow::Result<Embedded> {
     // Install the metrics recorder before anything records.
     web::telemetry::metrics_handle();
     let common = &args.common;
-    std::fs::create_dir_all(&args.data_dir)
-        .with_context(|| format!("creating {}", args.data_dir.display()))?;
+    std::fs::create_dir_all(&args.data_dir).with_context(|| format!("creating {}", args.data_dir.display()))?;
     let (api_url, audit_url) = database_urls(args.database_url.as_deref(), &args.data_dir);
 
     let api_store = api::store::open(
@@ -102,17 +101,20 @@ pub async fn start(args: ServeArgs) -> anyhow::Result<Embedded> {
         Arc::new(AuditConsumer::new(audit_store.clone())),
         Arc::new(NotifyConsumer),
     ];
+    // On PostgreSQL the relay gets its own small pool, so that under load it does not queue
+    // for a connection behind every request. SQLite has one write lock per file: a second
+    // writer would only contend for it, so there the relay shares the single writer.
+    let relay_store = match args.database_url {
+        Some(_) => api::store::open(db::Database::connect(&api_url, 2).await.context("relay database")?),
+        None => api_store.clone(),
+    };
     let relay = OutboxRelay::new(
-        Arc::new(api::store::StoreOutbox(api_store.clone())),
+        Arc::new(api::store::StoreOutbox(relay_store)),
         Arc::new(InProcessBus::new(subscribers)),
         events_written,
         RelayConfig::default(),
     );
-    let purger = RetentionPurger::new(
-        audit_store.clone(),
-        common.audit_retention,
-        common.audit_purge_interval,
-    );
+    let purger = RetentionPurger::new(audit_store.clone(), common.audit_retention, common.audit_purge_interval);
 
     let checks: Vec<(&'static str, ReadinessCheck)> = vec![
         ("api_database", {
@@ -152,12 +154,9 @@ pub async fn start(args: ServeArgs) -> anyhow::Result<Embedded> {
 
     let server_stop = stop.clone();
     let done = tokio::spawn(async move {
-        axum::serve(
-            listener,
-            app.into_make_service_with_connect_info::<SocketAddr>(),
-        )
-        .with_graceful_shutdown(async move { server_stop.cancelled().await })
-        .await?;
+        axum::serve(listener, app.into_make_service_with_connect_info::<SocketAddr>())
+            .with_graceful_shutdown(async move { server_stop.cancelled().await })
+            .await?;
         // Requests have drained; every committed event is in the outbox. Stop the background
         // work; undelivered events wait in the outbox for the next start.
         background_stop.cancel();

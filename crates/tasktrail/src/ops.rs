@@ -12,23 +12,14 @@ use serde_json::json;
 /// A dependency the service cannot serve without (its database, later its Dapr sidecar).
 pub type ReadinessCheck = Arc<dyn Fn() -> BoxFuture<'static, anyhow::Result<()>> + Send + Sync>;
 
-pub fn router(
-    checks: Vec<(&'static str, ReadinessCheck)>,
-    openapi: utoipa::openapi::OpenApi,
-) -> Router {
+pub fn router(checks: Vec<(&'static str, ReadinessCheck)>, openapi: utoipa::openapi::OpenApi) -> Router {
     let checks = Arc::new(checks);
     let openapi = Arc::new(openapi);
     Router::new()
         .route("/healthz", get(|| async { Json(json!({"status": "ok"})) }))
         .route("/readyz", get(move || readiness(checks.clone())))
-        .route(
-            "/metrics",
-            get(|| async { web::telemetry::metrics_handle().render() }),
-        )
-        .route(
-            "/api/docs",
-            get(move || async move { Json(openapi.as_ref().clone()) }),
-        )
+        .route("/metrics", get(|| async { web::telemetry::metrics_handle().render() }))
+        .route("/api/docs", get(move || async move { Json(openapi.as_ref().clone()) }))
 }
 
 async fn readiness(checks: Arc<Vec<(&'static str, ReadinessCheck)>>) -> impl IntoResponse {

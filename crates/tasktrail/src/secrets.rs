@@ -11,10 +11,7 @@ pub fn jwt_secret(configured: Option<&str>, data_dir: &Path) -> anyhow::Result<V
         return Ok(existing.trim().as_bytes().to_vec());
     }
     std::fs::create_dir_all(data_dir)?;
-    let secret: String = rand::random::<[u8; 32]>()
-        .iter()
-        .map(|b| format!("{b:02x}"))
-        .collect();
+    let secret: String = rand::random::<[u8; 32]>().iter().map(|b| format!("{b:02x}")).collect();
     write_private(&path, &secret)?;
     tracing::info!(path = %path.display(), "generated a JWT secret");
     Ok(secret.into_bytes())

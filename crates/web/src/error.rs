@@ -77,9 +77,7 @@ impl ApiError {
 impl From<sqlx::Error> for ApiError {
     fn from(err: sqlx::Error) -> Self {
         match err {
-            sqlx::Error::PoolTimedOut => {
-                ApiError::Unavailable("the database is busy; try again".into())
-            }
+            sqlx::Error::PoolTimedOut => ApiError::Unavailable("the database is busy; try again".into()),
             other => ApiError::Internal(other.into()),
         }
     }

@@ -38,19 +38,15 @@ impl<T: Serialize> IntoResponse for Json<T> {
 
 fn json_rejection(rejection: JsonRejection) -> ApiError {
     match rejection {
-        JsonRejection::JsonDataError(e) => {
-            ApiError::Validation(domain::ValidationError::new("body", e.body_text()))
-        }
+        JsonRejection::JsonDataError(e) => ApiError::Validation(domain::ValidationError::new("body", e.body_text())),
         JsonRejection::JsonSyntaxError(e) => ApiError::BadRequest {
             code: "malformed_json",
             message: e.body_text(),
         },
-        JsonRejection::MissingJsonContentType(_) => ApiError::UnsupportedMediaType(
-            "expected a body with Content-Type: application/json".into(),
-        ),
-        JsonRejection::BytesRejection(e)
-            if e.status() == axum::http::StatusCode::PAYLOAD_TOO_LARGE =>
-        {
+        JsonRejection::MissingJsonContentType(_) => {
+            ApiError::UnsupportedMediaType("expected a body with Content-Type: application/json".into())
+        }
+        JsonRejection::BytesRejection(e) if e.status() == axum::http::StatusCode::PAYLOAD_TOO_LARGE => {
             ApiError::PayloadTooLarge {
                 limit_bytes: BODY_LIMIT_BYTES,
             }

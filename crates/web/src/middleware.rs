@@ -25,8 +25,7 @@ pub async fn track_metrics(req: Request, next: Next) -> Response {
     let status = response.status().as_u16().to_string();
     let labels = [("method", method), ("path", path), ("status", status)];
     metrics::counter!("tasktrail_http_requests_total", &labels).increment(1);
-    metrics::histogram!("tasktrail_http_request_duration_seconds", &labels)
-        .record(started.elapsed().as_secs_f64());
+    metrics::histogram!("tasktrail_http_request_duration_seconds", &labels).record(started.elapsed().as_secs_f64());
     response
 }
 

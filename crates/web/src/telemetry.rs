@@ -13,17 +13,12 @@ pub enum LogFormat {
 pub fn init_logging(format: LogFormat) {
     static INIT: OnceLock<()> = OnceLock::new();
     INIT.get_or_init(|| {
-        let filter =
-            EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new("info,sqlx=warn"));
+        let filter = EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new("info,sqlx=warn"));
         let builder = tracing_subscriber::fmt()
             .with_env_filter(filter)
             .with_writer(std::io::stderr);
         let _ = match format {
-            LogFormat::Json => builder
-                .json()
-                .flatten_event(true)
-                .with_current_span(true)
-                .try_init(),
+            LogFormat::Json => builder.json().flatten_event(true).with_current_span(true).try_init(),
             LogFormat::Text => builder.try_init(),
         };
     });

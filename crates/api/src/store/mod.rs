@@ -38,12 +38,7 @@ pub trait ApiStore: Send + Sync {
     async fn get_task(&self, user_id: &str, id: TaskId) -> anyhow::Result<Option<Task>>;
     async fn create_task(&self, user_id: &str, task: NewTask) -> anyhow::Result<(Task, TaskEvent)>;
     /// `None` when the user has no such task.
-    async fn edit_task(
-        &self,
-        user_id: &str,
-        id: TaskId,
-        edit: TaskEdit,
-    ) -> anyhow::Result<Option<(Task, TaskEvent)>>;
+    async fn edit_task(&self, user_id: &str, id: TaskId, edit: TaskEdit) -> anyhow::Result<Option<(Task, TaskEvent)>>;
     async fn delete_task(&self, user_id: &str, id: TaskId) -> anyhow::Result<Option<TaskEvent>>;
 
     /// The outbox, for the relay (see `StoreOutbox`).

@@ -3,10 +3,7 @@
 use async_trait::async_trait;
 use chrono::{DateTime, Utc};
 use db::{Dialect, Pools};
-use domain::{
-    NewTask, Priority, Recurrence, SortKey, StatusFilter, Task, TaskEdit, TaskEvent, TaskId,
-    TaskQuery,
-};
+use domain::{NewTask, Priority, Recurrence, SortKey, StatusFilter, Task, TaskEdit, TaskEvent, TaskId, TaskQuery};
 use sqlx::migrate::Migrator;
 use sqlx::types::Json;
 use sqlx::{AssertSqlSafe, Encode, Executor, FromRow, IntoArguments, Type};
@@ -70,7 +67,8 @@ pub struct CountRow {
     n: i64,
 }
 
-const TASK_COLUMNS: &str = "id, user_id, title, description, completed, priority, tags, due_date, recurrence, created_at, updated_at";
+const TASK_COLUMNS: &str =
+    "id, user_id, title, description, completed, priority, tags, due_date, recurrence, created_at, updated_at";
 
 fn json(value: &impl serde::Serialize) -> anyhow::Result<Json<serde_json::Value>> {
     Ok(Json(serde_json::to_value(value)?))
@@ -120,12 +118,7 @@ where
     for<'r> CountRow: FromRow<'r, DB::Row>,
 {
     async fn migrate(&self) -> anyhow::Result<()> {
-        db::migrate(
-            &self.pools.writer,
-            self.migrator,
-            "_tasktrail_api_migrations",
-        )
-        .await
+        db::migrate(&self.pools.writer, self.migrator, "_tasktrail_api_migrations").await
     }
 
     async fn ping(&self) -> anyhow::Result<()> {
@@ -134,14 +127,15 @@ where
     }
 
     async fn create_user(&self, user: &UserRecord) -> anyhow::Result<bool> {
-        let result = sqlx::query("INSERT INTO users (id, email, name, password_hash, created_at) VALUES ($1, $2, $3, $4, $5)")
-            .bind(user.id.clone())
-            .bind(user.email.clone())
-            .bind(user.name.clone())
-            .bind(user.password_hash.clone())
-            .bind(user.created_at)
-            .execute(&self.pools.writer)
-            .await;
+        let result =
+            sqlx::query("INSERT INTO users (id, email, name, password_hash, created_at) VALUES ($1, $2, $3, $4, $5)")
+                .bind(user.id.clone())
+                .bind(user.email.clone())
+                .bind(user.name.clone())
+                .bind(user.password_hash.clone())
+                .bind(user.created_at)
+                .execute(&self.pools.writer)
+                .await;
         match result {
             Ok(_) => Ok(true),
             Err(sqlx::Error::Database(e)) if e.is_unique_violation() => Ok(false),
@@ -150,21 +144,21 @@ where
     }
 
     async fn find_user_by_email(&self, email: &str) -> anyhow::Result<Option<UserRecord>> {
-        Ok(sqlx::query_as(
-            "SELECT id, email, name, password_hash, created_at FROM users WHERE email = $1",
+        Ok(
+            sqlx::query_as("SELECT id, email, name, password_hash, created_at FROM users WHERE email = $1")
+                .bind(email.to_owned())
+                .fetch_optional(&self.pools.reader)
+                .await?,
         )
-        .bind(email.to_owned())
-        .fetch_optional(&self.pools.reader)
-        .await?)
     }
 
     async fn find_user(&self, id: &str) -> anyhow::Result<Option<UserRecord>> {
-        Ok(sqlx::query_as(
-            "SELECT id, email, name, password_hash, created_at FROM users WHERE id = $1",
+        Ok(
+            sqlx::query_as("SELECT id, email, name, password_hash, created_at FROM users WHERE id = $1")
+                .bind(id.to_owned())
+                .fetch_optional(&self.pools.reader)
+                .await?,
         )
-        .bind(id.to_owned())
-        .fetch_optional(&self.pools.reader)
-        .await?)
     }
 
     async fn list_tasks(&self, user_id: &str, query: &TaskQuery) -> anyhow::Result<Vec<Task>> {
@@ -186,13 +180,7 @@ where
         let rows: Vec<TaskRow> = sqlx::query_as(AssertSqlSafe(sql))
             .bind(user_id.to_owned())
             .bind(completed)
-            .bind(
-                query
-                    .q
-                    .as_deref()
-                    .filter(|q| !q.is_empty())
-                    .map(like_pattern),
-            )
+            .bind(query.q.as_deref().filter(|q| !q.is_empty()).map(like_pattern))
             .bind(query.priority.map(|p| p.as_str().to_owned()))
             .bind(query.tag.as_deref().map(|t| t.trim().to_lowercase()))
             .fetch_all(&self.pools.reader)
@@ -236,12 +224,7 @@ where
         Ok((task, event))
     }
 
-    async fn edit_task(
-        &self,
-        user_id: &str,
-        id: TaskId,
-        edit: TaskEdit,
-    ) -> anyhow::Result<Option<(Task, TaskEvent)>> {
+    async fn edit_task(&self, user_id: &str, id: TaskId, edit: TaskEdit) -> anyhow::Result<Option<(Task, TaskEvent)>> {
         let mut tx = self.pools.writer.begin().await?;
         let row: Option<TaskRow> = sqlx::query_as(AssertSqlSafe(format!(
             "SELECT {TASK_COLUMNS} FROM tasks WHERE id = $1 AND user_id = $2{}",
@@ -286,22 +269,17 @@ where
         .fetch_optional(&mut *tx)
         .await?;
         let Some(row) = row else { return Ok(None) };
-        let event = TaskEvent::record(
-            domain::EventType::Deleted,
-            &Task::from(row),
-            domain::clock::now(),
-        );
+        let event = TaskEvent::record(domain::EventType::Deleted, &Task::from(row), domain::clock::now());
         insert_outbox(&mut *tx, &event).await?;
         tx.commit().await?;
         Ok(Some(event))
     }
 
     async fn pending_events(&self, limit: u32) -> anyhow::Result<Vec<OutboxEntry>> {
-        let rows: Vec<OutboxRow> =
-            sqlx::query_as("SELECT id, payload FROM outbox ORDER BY id LIMIT $1")
-                .bind(i64::from(limit))
-                .fetch_all(&self.pools.reader)
-                .await?;
+        let rows: Vec<OutboxRow> = sqlx::query_as("SELECT id, payload FROM outbox ORDER BY id LIMIT $1")
+            .bind(i64::from(limit))
+            .fetch_all(&self.pools.reader)
+            .await?;
         Ok(rows
             .into_iter()
             .map(|r| OutboxEntry {
@@ -338,14 +316,12 @@ where
     for<'q> Uuid: Encode<'q, DB> + Type<DB>,
     for<'q> Json<serde_json::Value>: Encode<'q, DB> + Type<DB>,
 {
-    sqlx::query(
-        "INSERT INTO outbox (event_id, user_id, payload, created_at) VALUES ($1, $2, $3, $4)",
-    )
-    .bind(event.event_id)
-    .bind(event.user_id.clone())
-    .bind(json(event)?)
-    .bind(event.timestamp)
-    .execute(executor)
-    .await?;
+    sqlx::query("INSERT INTO outbox (event_id, user_id, payload, created_at) VALUES ($1, $2, $3, $4)")
+        .bind(event.event_id)
+        .bind(event.user_id.clone())
+        .bind(json(event)?)
+        .bind(event.timestamp)
+        .execute(executor)
+        .await?;
     Ok(())
 }

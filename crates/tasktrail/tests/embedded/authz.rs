@@ -11,9 +11,7 @@ fn assert_error(status: StatusCode, body: &Value, expected: StatusCode, code: &s
     assert_eq!(status, expected, "{body}");
     assert_eq!(body["error"]["code"], code, "{body}");
     assert!(
-        body["error"]["message"]
-            .as_str()
-            .is_some_and(|m| !m.is_empty()),
+        body["error"]["message"].as_str().is_some_and(|m| !m.is_empty()),
         "{body}"
     );
 }
@@ -96,33 +94,18 @@ async fn tokens_are_checked_and_paths_are_owned(backend: Backend) {
         assert_error(s, &b, StatusCode::NOT_FOUND, "not_found");
     }
     let (s, b) = app
-        .call(
-            Method::PATCH,
-            &format!("{bobs_view}/complete"),
-            Some(&bob.token),
-            None,
-        )
+        .call(Method::PATCH, &format!("{bobs_view}/complete"), Some(&bob.token), None)
         .await;
     assert_error(s, &b, StatusCode::NOT_FOUND, "not_found");
     let (_, still) = app
-        .call(
-            Method::GET,
-            &format!("{tasks}/{}", task["id"]),
-            Some(&ada.token),
-            None,
-        )
+        .call(Method::GET, &format!("{tasks}/{}", task["id"]), Some(&ada.token), None)
         .await;
     assert_eq!(
         (still["title"].as_str(), still["completed"].as_bool()),
         (Some("private"), Some(false))
     );
     let (_, bobs_list) = app
-        .call(
-            Method::GET,
-            &format!("/api/{}/tasks", bob.id),
-            Some(&bob.token),
-            None,
-        )
+        .call(Method::GET, &format!("/api/{}/tasks", bob.id), Some(&bob.token), None)
         .await;
     assert_eq!(bobs_list, json!([]));
     assert!(app.trail(&bob).await.is_empty());
@@ -130,11 +113,7 @@ async fn tokens_are_checked_and_paths_are_owned(backend: Backend) {
 
 #[tokio::test]
 async fn login_works_and_failures_are_rate_limited() {
-    let app = TestApp::spawn_with(
-        Backend::Sqlite,
-        &["--login-failure-limit", "3", "--signup-limit", "3"],
-    )
-    .await;
+    let app = TestApp::spawn_with(Backend::Sqlite, &["--login-failure-limit", "3", "--signup-limit", "3"]).await;
     let email = "grace@example.com";
     let (s, b) = app
         .call(
@@ -177,9 +156,7 @@ async fn login_works_and_failures_are_rate_limited() {
         id: b["user_id"].as_str().unwrap().into(),
         token: b["token"].as_str().unwrap().into(),
     };
-    let (s, me) = app
-        .call(Method::GET, "/api/auth/me", Some(&user.token), None)
-        .await;
+    let (s, me) = app.call(Method::GET, "/api/auth/me", Some(&user.token), None).await;
     assert_eq!((s, me["email"].as_str()), (StatusCode::OK, Some(email)));
 
     // Unknown user and wrong password answer alike.
@@ -289,25 +266,12 @@ async fn tokens_of_an_external_provider_are_verified_through_its_jwks() {
 
     let unknown_kid = sign("key-2", json!({"sub": "external-user-7", "exp": exp}));
     let (s, _) = app
-        .call(
-            Method::GET,
-            "/api/external-user-7/tasks",
-            Some(&unknown_kid),
-            None,
-        )
+        .call(Method::GET, "/api/external-user-7/tasks", Some(&unknown_kid), None)
         .await;
     assert_eq!(s, StatusCode::UNAUTHORIZED);
-    let expired = sign(
-        "key-1",
-        json!({"sub": "external-user-7", "exp": exp - 7200}),
-    );
+    let expired = sign("key-1", json!({"sub": "external-user-7", "exp": exp - 7200}));
     let (s, _) = app
-        .call(
-            Method::GET,
-            "/api/external-user-7/tasks",
-            Some(&expired),
-            None,
-        )
+        .call(Method::GET, "/api/external-user-7/tasks", Some(&expired), None)
         .await;
     assert_eq!(s, StatusCode::UNAUTHORIZED);
 }

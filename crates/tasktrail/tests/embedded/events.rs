@@ -30,29 +30,14 @@ async fn each_operation_gives_exactly_one_audit_entry(backend: Backend) {
         .await;
     assert_eq!(s, StatusCode::OK);
     let (s, done) = app
-        .call(
-            Method::PATCH,
-            &format!("{path}/complete"),
-            Some(&ada.token),
-            None,
-        )
+        .call(Method::PATCH, &format!("{path}/complete"), Some(&ada.token), None)
         .await;
-    assert_eq!(
-        (s, done["completed"].as_bool()),
-        (StatusCode::OK, Some(true))
-    );
+    assert_eq!((s, done["completed"].as_bool()), (StatusCode::OK, Some(true)));
     let (s, _) = app
-        .call(
-            Method::PATCH,
-            &format!("{path}/complete"),
-            Some(&ada.token),
-            None,
-        )
+        .call(Method::PATCH, &format!("{path}/complete"), Some(&ada.token), None)
         .await;
     assert_eq!(s, StatusCode::OK);
-    let (s, _) = app
-        .call(Method::DELETE, &path, Some(&ada.token), None)
-        .await;
+    let (s, _) = app.call(Method::DELETE, &path, Some(&ada.token), None).await;
     assert_eq!(s, StatusCode::NO_CONTENT);
 
     let trail = app.wait_for_trail(&ada, 5).await;
@@ -65,12 +50,7 @@ async fn each_operation_gives_exactly_one_audit_entry(backend: Backend) {
     assert_eq!(app.trail(&ada).await.len(), 5);
 
     let entry = &trail[2];
-    let keys: Vec<&str> = entry
-        .as_object()
-        .unwrap()
-        .keys()
-        .map(String::as_str)
-        .collect();
+    let keys: Vec<&str> = entry.as_object().unwrap().keys().map(String::as_str).collect();
     assert_eq!(keys.len(), 7, "{entry}");
     for key in [
         "id",
@@ -104,12 +84,7 @@ async fn each_operation_gives_exactly_one_audit_entry(backend: Backend) {
     // Bob sees none of it, and cannot read Ada's trail.
     assert!(app.trail(&bob).await.is_empty());
     let (s, _) = app
-        .call(
-            Method::GET,
-            &format!("/api/{}/audit", ada.id),
-            Some(&bob.token),
-            None,
-        )
+        .call(Method::GET, &format!("/api/{}/audit", ada.id), Some(&bob.token), None)
         .await;
     assert_eq!(s, StatusCode::FORBIDDEN);
 }
@@ -126,9 +101,7 @@ async fn concurrent_users_lose_nothing(backend: Backend) {
             for i in 0..TASKS_EACH {
                 let task = app.create_task(&user, &format!("task {i}")).await;
                 let path = format!("/api/{}/tasks/{}/complete", user.id, task["id"]);
-                let (s, _) = app
-                    .call(Method::PATCH, &path, Some(&user.token), None)
-                    .await;
+                let (s, _) = app.call(Method::PATCH, &path, Some(&user.token), None).await;
                 assert_eq!(s, StatusCode::OK);
             }
             user
@@ -142,10 +115,7 @@ async fn concurrent_users_lose_nothing(backend: Backend) {
     for user in &users {
         let trail = app.wait_for_trail(user, TASKS_EACH * 2).await;
         assert_eq!(trail.len(), TASKS_EACH * 2, "user {} lost events", user.id);
-        let mut ids: Vec<&str> = trail
-            .iter()
-            .map(|e| e["event_id"].as_str().unwrap())
-            .collect();
+        let mut ids: Vec<&str> = trail.iter().map(|e| e["event_id"].as_str().unwrap()).collect();
         ids.sort();
         ids.dedup();
         assert_eq!(ids.len(), TASKS_EACH * 2);
@@ -161,16 +131,9 @@ async fn a_redelivered_event_gives_one_row(backend: Backend) {
     let event: domain::TaskEvent = serde_json::from_value(trail[0]["event_data"].clone()).unwrap();
 
     // The same event delivered again, twice in one batch and once more: still one row.
-    let store = audit::store::open(
-        db::Database::connect(&app.audit_database_url(), 2)
-            .await
-            .unwrap(),
-    );
+    let store = audit::store::open(db::Database::connect(&app.audit_database_url(), 2).await.unwrap());
     let consumer = audit::AuditConsumer::new(store.clone());
-    consumer
-        .handle(&[event.clone(), event.clone()])
-        .await
-        .unwrap();
+    consumer.handle(&[event.clone(), event.clone()]).await.unwrap();
     consumer.handle(std::slice::from_ref(&event)).await.unwrap();
     assert_eq!(store.record(&[event]).await.unwrap(), vec![false]);
     assert_eq!(app.trail(&ada).await.len(), 1);

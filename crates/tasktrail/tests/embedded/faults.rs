@@ -24,11 +24,11 @@ impl AuditLock {
     async fn take(audit_url: &str) -> Self {
         if audit_url.starts_with("sqlite:") {
             let mut conn = sqlx::SqliteConnection::connect(audit_url).await.unwrap();
-            sqlx::query("BEGIN EXCLUSIVE")
+            sqlx::query("BEGIN EXCLUSIVE").execute(&mut conn).await.unwrap();
+            sqlx::query("INSERT INTO audit_log (event_id, timestamp) VALUES (x'00', '1970-01-01T00:00:00+00:00')")
                 .execute(&mut conn)
                 .await
                 .unwrap();
-            sqlx::query("INSERT INTO audit_log (event_id, timestamp) VALUES (x'00', '1970-01-01T00:00:00+00:00')").execute(&mut conn).await.unwrap();
             AuditLock::Sqlite(conn)
         } else {
             let mut conn = sqlx::PgConnection::connect(audit_url).await.unwrap();
@@ -43,16 +43,8 @@ impl AuditLock {
 
     async fn release(self) {
         match self {
-            AuditLock::Sqlite(mut c) => sqlx::query("ROLLBACK")
-                .execute(&mut c)
-                .await
-                .map(|_| ())
-                .unwrap(),
-            AuditLock::Postgres(mut c) => sqlx::query("ROLLBACK")
-                .execute(&mut c)
-                .await
-                .map(|_| ())
-                .unwrap(),
+            AuditLock::Sqlite(mut c) => sqlx::query("ROLLBACK").execute(&mut c).await.map(|_| ()).unwrap(),
+            AuditLock::Postgres(mut c) => sqlx::query("ROLLBACK").execute(&mut c).await.map(|_| ()).unwrap(),
         }
     }
 }
@@ -96,8 +88,7 @@ async fn churn(client: &reqwest::Client, base: &str, user: &User, rounds: usize)
         )
         .await;
         assert_eq!(s, StatusCode::OK);
-        let (s, _) =
-            harness::call(client, base, Method::DELETE, &path, Some(&user.token), None).await;
+        let (s, _) = harness::call(client, base, Method::DELETE, &path, Some(&user.token), None).await;
         assert_eq!(s, StatusCode::NO_CONTENT);
     }
     rounds * 4
@@ -110,10 +101,7 @@ fn assert_each_once(trail: &[serde_json::Value], expected: usize) {
         "trail holds {} of {expected} events",
         trail.len()
     );
-    let mut ids: Vec<&str> = trail
-        .iter()
-        .map(|e| e["event_id"].as_str().unwrap())
-        .collect();
+    let mut ids: Vec<&str> = trail.iter().map(|e| e["event_id"].as_str().unwrap()).collect();
     ids.sort();
     ids.dedup();
     assert_eq!(ids.len(), expected, "an event is stored twice");
@@ -132,32 +120,19 @@ async fn an_audit_store_outage_loses_nothing(backend: Backend) {
         "events should wait in the outbox while the audit store is locked"
     );
     let (s, body) = app
-        .call(
-            Method::GET,
-            &format!("/api/{}/tasks", ada.id),
-            Some(&ada.token),
-            None,
-        )
+        .call(Method::GET, &format!("/api/{}/tasks", ada.id), Some(&ada.token), None)
         .await;
     assert_eq!((s, body), (StatusCode::OK, json!([])));
 
     lock.release().await;
-    let trail = harness::wait_for_trail(
-        &app.client,
-        &app.base,
-        &ada,
-        expected,
-        Duration::from_secs(30),
-    )
-    .await;
+    let trail = harness::wait_for_trail(&app.client, &app.base, &ada, expected, Duration::from_secs(30)).await;
     assert_each_once(&trail, expected);
     assert_eq!(
         &event_types(&trail)[..4],
         ["created", "updated", "completed", "deleted"]
     );
     let deadline = std::time::Instant::now() + Duration::from_secs(5);
-    while outbox_backlog(&app.api_database_url()).await > 0 && std::time::Instant::now() < deadline
-    {
+    while outbox_backlog(&app.api_database_url()).await > 0 && std::time::Instant::now() < deadline {
         tokio::time::sleep(Duration::from_millis(50)).await;
     }
     assert_eq!(outbox_backlog(&app.api_database_url()).await, 0);
@@ -181,14 +156,7 @@ async fn a_hard_kill_after_commits_loses_nothing(backend: Backend) {
 
     // Some events delivered, then the audit store stalls so the rest wait in the outbox.
     let mut expected = churn(&client, &server.base, &ada, 3).await;
-    harness::wait_for_trail(
-        &client,
-        &server.base,
-        &ada,
-        expected,
-        Duration::from_secs(5),
-    )
-    .await;
+    harness::wait_for_trail(&client, &server.base, &ada, expected, Duration::from_secs(5)).await;
     let lock = AuditLock::take(&audit_url).await;
     expected += churn(&client, &server.base, &ada, 10).await;
     let backlog = outbox_backlog(&api_url).await;
@@ -196,21 +164,10 @@ async fn a_hard_kill_after_commits_loses_nothing(backend: Backend) {
 
     server.kill_hard();
     lock.release().await;
-    assert_eq!(
-        outbox_backlog(&api_url).await,
-        backlog,
-        "the outbox survives SIGKILL"
-    );
+    assert_eq!(outbox_backlog(&api_url).await, backlog, "the outbox survives SIGKILL");
 
     let server = ServerProcess::start(&data_dir, database_url.as_deref()).await;
-    let trail = harness::wait_for_trail(
-        &client,
-        &server.base,
-        &ada,
-        expected,
-        Duration::from_secs(20),
-    )
-    .await;
+    let trail = harness::wait_for_trail(&client, &server.base, &ada, expected, Duration::from_secs(20)).await;
     assert_each_once(&trail, expected);
 }
 
@@ -259,13 +216,6 @@ async fn sigterm_finishes_in_flight_requests_and_exits_cleanly() {
     )
     .await;
     assert_eq!(tasks.as_array().unwrap().len(), created);
-    let trail = harness::wait_for_trail(
-        &client,
-        &server.base,
-        &ada,
-        created,
-        Duration::from_secs(10),
-    )
-    .await;
+    let trail = harness::wait_for_trail(&client, &server.base, &ada, created, Duration::from_secs(10)).await;
     assert_each_once(&trail, created);
 }

@@ -32,17 +32,15 @@ pub struct User {
 }
 
 pub fn fresh_dir() -> PathBuf {
-    let dir =
-        std::env::temp_dir().join(format!("tasktrail-test-{}", uuid::Uuid::new_v4().simple()));
+    let dir = std::env::temp_dir().join(format!("tasktrail-test-{}", uuid::Uuid::new_v4().simple()));
     std::fs::create_dir_all(&dir).unwrap();
     dir
 }
 
 /// A new, empty PostgreSQL database on the server named by TASKTRAIL_TEST_DATABASE_URL.
 pub async fn fresh_postgres_database() -> String {
-    let admin = std::env::var("TASKTRAIL_TEST_DATABASE_URL").expect(
-        "TASKTRAIL_TEST_DATABASE_URL must name a PostgreSQL server (scripts/test sets it up)",
-    );
+    let admin = std::env::var("TASKTRAIL_TEST_DATABASE_URL")
+        .expect("TASKTRAIL_TEST_DATABASE_URL must name a PostgreSQL server (scripts/test sets it up)");
     let name = format!("tt_{}", uuid::Uuid::new_v4().simple());
     let pool = sqlx::PgPool::connect(&admin)
         .await
@@ -57,12 +55,7 @@ pub async fn fresh_postgres_database() -> String {
 }
 
 /// The command line a test server runs with: generous rate limits unless a test says otherwise.
-pub fn serve_argv(
-    addr: &str,
-    data_dir: &std::path::Path,
-    database_url: Option<&str>,
-    extra: &[&str],
-) -> Vec<String> {
+pub fn serve_argv(addr: &str, data_dir: &std::path::Path, database_url: Option<&str>, extra: &[&str]) -> Vec<String> {
     let mut argv: Vec<String> = ["tasktrail", "serve", "--addr", addr]
         .into_iter()
         .map(String::from)
@@ -84,10 +77,7 @@ pub fn serve_argv(
 }
 
 fn serve_args(argv: Vec<String>) -> ServeArgs {
-    match Cli::try_parse_from(argv)
-        .expect("valid test command line")
-        .command
-    {
+    match Cli::try_parse_from(argv).expect("valid test command line").command {
         Some(Command::Serve(args)) => args,
         _ => unreachable!(),
     }
@@ -104,12 +94,7 @@ impl TestApp {
             Backend::Sqlite => None,
             Backend::Postgres => Some(fresh_postgres_database().await),
         };
-        let args = serve_args(serve_argv(
-            "127.0.0.1:0",
-            &data_dir,
-            database_url.as_deref(),
-            extra,
-        ));
+        let args = serve_args(serve_argv("127.0.0.1:0", &data_dir, database_url.as_deref(), extra));
         let app = tasktrail::embedded::start(args).await.expect("app starts");
         Self {
             base: format!("http://{}", app.addr),
@@ -164,14 +149,7 @@ impl TestApp {
     }
 
     pub async fn wait_for_trail(&self, user: &User, count: usize) -> Vec<Value> {
-        wait_for_trail(
-            &self.client,
-            &self.base,
-            user,
-            count,
-            Duration::from_secs(5),
-        )
-        .await
+        wait_for_trail(&self.client, &self.base, user, count, Duration::from_secs(5)).await
     }
 }
 
@@ -257,10 +235,7 @@ pub async fn wait_for_trail(
 }
 
 pub fn event_types(trail: &[Value]) -> Vec<&str> {
-    trail
-        .iter()
-        .map(|e| e["event_type"].as_str().unwrap())
-        .collect()
+    trail.iter().map(|e| e["event_type"].as_str().unwrap()).collect()
 }
 
 /// Runs the same scenario on SQLite and on PostgreSQL.

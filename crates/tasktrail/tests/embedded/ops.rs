@@ -12,11 +12,7 @@ async fn health_readiness_metrics_docs_and_the_page_are_served() {
     let (s, _) = app.call(Method::GET, "/healthz", None, None).await;
     assert_eq!(s, StatusCode::OK);
     let (s, ready) = app.call(Method::GET, "/readyz", None, None).await;
-    assert_eq!(
-        (s, ready["ready"].as_bool()),
-        (StatusCode::OK, Some(true)),
-        "{ready}"
-    );
+    assert_eq!((s, ready["ready"].as_bool()), (StatusCode::OK, Some(true)), "{ready}");
 
     let metrics = app
         .client
@@ -38,41 +34,22 @@ async fn health_readiness_metrics_docs_and_the_page_are_served() {
 
     let (s, doc) = app.call(Method::GET, "/api/docs", None, None).await;
     assert_eq!(s, StatusCode::OK);
-    for path in [
-        "/api/{user_id}/tasks",
-        "/api/{user_id}/audit",
-        "/api/auth/signup",
-    ] {
+    for path in ["/api/{user_id}/tasks", "/api/{user_id}/audit", "/api/auth/signup"] {
         assert!(doc["paths"].get(path).is_some(), "OpenAPI lacks {path}");
     }
 
-    let page = app
-        .client
-        .get(format!("{}/", app.base))
-        .send()
-        .await
-        .unwrap();
+    let page = app.client.get(format!("{}/", app.base)).send().await.unwrap();
     assert_eq!(page.status(), StatusCode::OK);
-    let csp = page.headers()["content-security-policy"]
-        .to_str()
-        .unwrap()
-        .to_owned();
+    let csp = page.headers()["content-security-policy"].to_str().unwrap().to_owned();
     assert!(csp.contains("frame-ancestors 'none'") && !csp.contains("unsafe-inline"));
     assert_eq!(page.headers()["x-content-type-options"], "nosniff");
     assert!(page.text().await.unwrap().contains("tasktrail"));
 
-    let (s, body) = app
-        .call(Method::GET, "/api/nothing/here/at/all", None, None)
-        .await;
+    let (s, body) = app.call(Method::GET, "/api/nothing/here/at/all", None, None).await;
     assert_eq!(
         (s, body["error"]["code"].as_str()),
         (StatusCode::NOT_FOUND, Some("not_found"))
     );
-    let (s, body) = app
-        .call(Method::DELETE, "/api/auth/login", None, None)
-        .await;
-    assert!(
-        s.is_client_error() && body["error"]["code"].is_string(),
-        "{s} {body}"
-    );
+    let (s, body) = app.call(Method::DELETE, "/api/auth/login", None, None).await;
+    assert!(s.is_client_error() && body["error"]["code"].is_string(), "{s} {body}");
 }

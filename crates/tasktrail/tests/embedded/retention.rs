@@ -20,11 +20,7 @@ fn event_aged(user: &User, task_id: i32, age: chrono::Duration) -> TaskEvent {
 async fn entries_older_than_the_window_are_purged_and_younger_ones_kept(backend: Backend) {
     let app = TestApp::spawn(backend).await;
     let ada = app.signup().await;
-    let store = audit::store::open(
-        db::Database::connect(&app.audit_database_url(), 2)
-            .await
-            .unwrap(),
-    );
+    let store = audit::store::open(db::Database::connect(&app.audit_database_url(), 2).await.unwrap());
     let mut events = Vec::new();
     for i in 0..30 {
         events.push(event_aged(&ada, 1000 + i, chrono::Duration::days(8)));
@@ -39,17 +35,10 @@ async fn entries_older_than_the_window_are_purged_and_younger_ones_kept(backend:
     app.create_task(&ada, "fresh").await;
     assert_eq!(app.wait_for_trail(&ada, 33).await.len(), 33);
 
-    let purger = audit::RetentionPurger::new(
-        store,
-        Duration::from_secs(7 * 24 * 3600),
-        Duration::from_secs(3600),
-    );
+    let purger = audit::RetentionPurger::new(store, Duration::from_secs(7 * 24 * 3600), Duration::from_secs(3600));
     assert_eq!(purger.purge_once().await.unwrap(), 30);
     let trail = app.trail(&ada).await;
-    let mut kept: Vec<i64> = trail
-        .iter()
-        .map(|e| e["task_id"].as_i64().unwrap())
-        .collect();
+    let mut kept: Vec<i64> = trail.iter().map(|e| e["task_id"].as_i64().unwrap()).collect();
     kept.sort();
     assert_eq!(kept.len(), 3);
     assert_eq!(&kept[1..], [2000, 2001]);
