@@ -25,15 +25,21 @@ impl Subscriber for AuditConsumer {
 
     async fn handle(&self, events: &[TaskEvent]) -> anyhow::Result<()> {
         let stored = self.store.record(events).await?;
-        let mut duplicates = 0u64;
+        let mut new_ids = Vec::with_capacity(events.len());
+        let mut duplicate_ids = Vec::new();
         for (event, new) in events.iter().zip(&stored) {
-            if !new {
-                duplicates += 1;
+            if *new {
+                new_ids.push(event.event_id.to_string())
+            } else {
+                duplicate_ids.push(event.event_id.to_string())
             }
-            tracing::info!(event_id = %event.event_id, event_type = event.event_type.as_str(), duplicate = !new, "audit event handled");
         }
-        metrics::counter!("tasktrail_audit_events_stored_total").increment(events.len() as u64 - duplicates);
-        metrics::counter!("tasktrail_audit_duplicates_skipped_total").increment(duplicates);
+        // One line per batch, naming every event id: a line per event would cost more than
+        // storing the events does.
+        tracing::info!(stored = new_ids.len(), duplicates = duplicate_ids.len(), event_ids = ?new_ids,
+            duplicate_event_ids = ?duplicate_ids, "audit events handled");
+        metrics::counter!("tasktrail_audit_events_stored_total").increment(new_ids.len() as u64);
+        metrics::counter!("tasktrail_audit_duplicates_skipped_total").increment(duplicate_ids.len() as u64);
         Ok(())
     }
 }

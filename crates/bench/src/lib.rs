@@ -116,11 +116,19 @@ pub async fn execute(args: &BenchArgs) -> anyhow::Result<Report> {
             tokio::spawn(u.run_until(deadline, totals.clone(), schedule))
         })
         .collect();
+    // Throughput counts the operations answered inside the window; rounds in progress at the
+    // deadline finish afterwards (their events are still checked) but do not count.
+    let window_totals = totals.clone();
+    let ops_in_window = tokio::spawn(async move {
+        tokio::time::sleep_until(deadline.into()).await;
+        window_totals.ops.load(Ordering::Relaxed)
+    });
     let mut finished = Vec::with_capacity(handles.len());
     for h in handles {
         finished.push(h.await?);
     }
-    let measured = measured_start.elapsed();
+    let ops_in_window = ops_in_window.await?;
+    let window = deadline - measured_start;
     progress.abort();
 
     eprintln!(
@@ -133,7 +141,12 @@ pub async fn execute(args: &BenchArgs) -> anyhow::Result<Report> {
         .buffer_unordered(64)
         .collect()
         .await;
-    Ok(Report::new(settled, measured, totals.errors.load(Ordering::Relaxed)))
+    Ok(Report::new(
+        settled,
+        ops_in_window,
+        window,
+        totals.errors.load(Ordering::Relaxed),
+    ))
 }
 
 async fn progress_lines(totals: Arc<Totals>, start: Instant, duration: Duration) {

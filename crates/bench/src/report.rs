@@ -4,7 +4,10 @@ use std::time::Duration;
 use crate::user::Settled;
 
 pub struct Report {
-    pub ops: usize,
+    /// Operations answered within the measured window.
+    pub ops: u64,
+    /// All operations timed, including those of rounds finished after the window.
+    pub ops_timed: usize,
     pub measured: Duration,
     pub errors: u64,
     pub http_p50_ms: f64,
@@ -27,7 +30,7 @@ fn percentile_ms(sorted_us: &[u64], p: f64) -> f64 {
 }
 
 impl Report {
-    pub fn new(users: Vec<Settled>, measured: Duration, errors: u64) -> Self {
+    pub fn new(users: Vec<Settled>, ops: u64, measured: Duration, errors: u64) -> Self {
         let mut http: Vec<u64> = users.iter().flat_map(|u| u.http_latencies_us.iter().copied()).collect();
         let mut audit: Vec<u64> = users
             .iter()
@@ -36,7 +39,8 @@ impl Report {
         http.sort_unstable();
         audit.sort_unstable();
         Self {
-            ops: http.len(),
+            ops,
+            ops_timed: http.len(),
             measured,
             errors,
             http_p50_ms: percentile_ms(&http, 50.0),
@@ -64,11 +68,12 @@ impl fmt::Display for Report {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         writeln!(
             f,
-            "operations       {} in {:.1}s = {:.0} ops/s ({} failed)",
+            "operations       {} in {:.1}s = {:.0} ops/s ({} failed; {} timed incl. rounds finished after the window)",
             self.ops,
             self.measured.as_secs_f64(),
             self.ops_per_sec(),
-            self.errors
+            self.errors,
+            self.ops_timed
         )?;
         writeln!(
             f,

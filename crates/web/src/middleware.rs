@@ -51,7 +51,7 @@ pub fn standard_layers<S: Clone + Send + Sync + 'static>(router: Router<S>) -> R
         .layer(
             TraceLayer::new_for_http().make_span_with(|req: &Request| {
                 let path = req.extensions().get::<MatchedPath>().map(|p| p.as_str()).unwrap_or("unmatched");
-                tracing::info_span!("http", method = %req.method(), path)
+                tracing::debug_span!("http", method = %req.method(), path)
             }),
         )
         .layer(CatchPanicLayer::custom(|_| {

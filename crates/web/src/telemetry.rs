@@ -10,17 +10,24 @@ pub enum LogFormat {
 }
 
 /// Installs the global tracing subscriber once; later calls do nothing (tests start many apps).
+/// Lines are written by a background thread: a synchronous write to stderr per line stalls
+/// the async workers under load.
 pub fn init_logging(format: LogFormat) {
-    static INIT: OnceLock<()> = OnceLock::new();
-    INIT.get_or_init(|| {
+    static GUARD: OnceLock<tracing_appender::non_blocking::WorkerGuard> = OnceLock::new();
+    GUARD.get_or_init(|| {
+        let (writer, guard) = tracing_appender::non_blocking::NonBlockingBuilder::default()
+            // Block rather than drop lines when the buffer is full: logs carry event ids.
+            .lossy(false)
+            .finish(std::io::stderr());
         let filter = EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new("info,sqlx=warn"));
-        let builder = tracing_subscriber::fmt()
-            .with_env_filter(filter)
-            .with_writer(std::io::stderr);
+        let builder = tracing_subscriber::fmt().with_env_filter(filter).with_writer(writer);
         let _ = match format {
             LogFormat::Json => builder.json().flatten_event(true).with_current_span(true).try_init(),
-            LogFormat::Text => builder.try_init(),
+            LogFormat::Text => builder
+                .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr()))
+                .try_init(),
         };
+        guard
     });
 }
 
