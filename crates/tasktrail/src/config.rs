@@ -13,7 +13,7 @@ use web::telemetry::LogFormat;
     name = "tasktrail",
     version,
     about = "Event-driven todo service with a per-user audit trail.",
-    long_about = "Event-driven todo service with a per-user audit trail.\n\nWith no subcommand, runs `serve`: the whole system in one process on a SQLite file, UI on http://127.0.0.1:8080.",
+    long_about = "Event-driven todo service with a per-user audit trail.\n\nWith no subcommand, runs `serve`: the whole system in one process on SQLite files in ./data, HTTP on http://127.0.0.1:8080.",
     args_conflicts_with_subcommands = true
 )]
 pub struct Cli {
