@@ -82,7 +82,19 @@ fn check_password(password: &str) -> Result<(), ValidationError> {
     Ok(())
 }
 
+/// Runs argon2 work (19 MiB and tens of milliseconds per hash) at most once per core at a
+/// time: a burst of sign-ups or logins queues here instead of starving requests of CPU and
+/// growing the process by 19 MiB per blocking thread.
+async fn argon2_slot() -> tokio::sync::SemaphorePermit<'static> {
+    static SLOTS: std::sync::OnceLock<tokio::sync::Semaphore> = std::sync::OnceLock::new();
+    let slots = SLOTS.get_or_init(|| {
+        tokio::sync::Semaphore::new(std::thread::available_parallelism().map(|n| n.get()).unwrap_or(2))
+    });
+    slots.acquire().await.expect("the semaphore is never closed")
+}
+
 async fn hash_password(password: String) -> ApiResult<String> {
+    let _slot = argon2_slot().await;
     tokio::task::spawn_blocking(move || {
         Argon2::default()
             .hash_password(password.as_bytes())
@@ -96,6 +108,7 @@ async fn hash_password(password: String) -> ApiResult<String> {
 
 /// Verifies in constant work whether or not the user exists, so timing does not reveal accounts.
 async fn verify_password(password: String, hash: Option<String>) -> ApiResult<bool> {
+    let _slot = argon2_slot().await;
     // A valid argon2id hash of a random password, checked when the email is unknown.
     const DUMMY: &str =
         "$argon2id$v=19$m=19456,t=2,p=1$c29tZXNhbHRzb21lc2FsdA$H4rJ1b9rH9cAAvG2w0kp0nC0m+9cV0R8KzYt4g9B6kI";

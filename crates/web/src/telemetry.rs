@@ -31,7 +31,8 @@ pub fn init_logging(format: LogFormat) {
     });
 }
 
-/// The process-wide Prometheus recorder; `/metrics` renders it.
+/// The process-wide Prometheus recorder; `/metrics` renders it. Histogram samples are folded into their buckets every few seconds by a background
+/// task (without it they pile up in memory until the next scrape).
 pub fn metrics_handle() -> PrometheusHandle {
     static HANDLE: OnceLock<PrometheusHandle> = OnceLock::new();
     HANDLE
@@ -46,6 +47,16 @@ pub fn metrics_handle() -> PrometheusHandle {
             let handle = recorder.handle();
             // Another recorder may already be installed (tests); the handle still renders ours.
             let _ = metrics::set_global_recorder(recorder);
+            let upkeep = handle.clone();
+            std::thread::Builder::new()
+                .name("metrics-upkeep".into())
+                .spawn(move || {
+                    loop {
+                        std::thread::sleep(std::time::Duration::from_secs(5));
+                        upkeep.run_upkeep();
+                    }
+                })
+                .expect("spawn the metrics upkeep thread");
             handle
         })
         .clone()
