@@ -37,11 +37,7 @@ impl Database {
                 .synchronous(SqliteSynchronous::Normal)
                 .busy_timeout(Duration::from_secs(10))
                 // 8 MiB of page cache per connection (up to 9 per file); the OS caches the rest.
-                .pragma("cache_size", "-8000")
-                // No checkpoint inside a committing write (it fsyncs the database file while
-                // holding the only writer): `checkpoint_in_background` does them instead.
-                .pragma("wal_autocheckpoint", "0")
-                .pragma("journal_size_limit", "67108864");
+                .pragma("cache_size", "-8000");
             let writer = SqlitePoolOptions::new()
                 .max_connections(1)
                 .acquire_timeout(acquire_timeout)
@@ -52,7 +48,6 @@ impl Database {
                 .acquire_timeout(acquire_timeout)
                 .connect_with(options)
                 .await?;
-            checkpoint_in_background(reader.clone());
             Ok(Database::Sqlite(Pools { writer, reader }))
         } else if url.starts_with("postgres:") || url.starts_with("postgresql:") {
             let pool = PgPoolOptions::new()
@@ -75,24 +70,6 @@ impl Database {
             Database::Postgres(_) => "postgres",
         }
     }
-}
-
-/// Copies the write-ahead log into the database file once a second. PASSIVE never waits for
-/// (or blocks) the writer, so a slow fsync here no longer stalls requests. The task ends when
-/// the pool is closed or its runtime stops.
-fn checkpoint_in_background(pool: Pool<Sqlite>) {
-    tokio::spawn(async move {
-        let mut tick = tokio::time::interval(Duration::from_secs(1));
-        loop {
-            tick.tick().await;
-            if pool.is_closed() {
-                return;
-            }
-            if let Err(e) = sqlx::query("PRAGMA wal_checkpoint(PASSIVE)").execute(&pool).await {
-                tracing::warn!(error = %e, "WAL checkpoint failed; will retry");
-            }
-        }
-    });
 }
 
 /// What differs between SQLite and PostgreSQL, as SQL text. Everything else is shared.
