@@ -116,40 +116,26 @@ async fn login_works_and_failures_are_rate_limited() {
     let app = TestApp::spawn_with(Backend::Sqlite, &["--login-failure-limit", "3", "--signup-limit", "3"]).await;
     let email = "grace@example.com";
     let (s, b) = app
-        .call(
-            Method::POST,
-            "/api/auth/signup",
-            None,
-            Some(json!({"email": email, "password": "correct horse"})),
-        )
+        .post_anonymously("/api/auth/signup", json!({"email": email, "password": "correct horse"}))
         .await;
     assert_eq!(s, StatusCode::CREATED, "{b}");
     let (s, b) = app
-        .call(
-            Method::POST,
+        .post_anonymously(
             "/api/auth/signup",
-            None,
-            Some(json!({"email": "GRACE@example.com", "password": "another one"})),
+            json!({"email": "GRACE@example.com", "password": "another one"}),
         )
         .await;
     assert_error(s, &b, StatusCode::CONFLICT, "conflict");
     let (s, b) = app
-        .call(
-            Method::POST,
+        .post_anonymously(
             "/api/auth/signup",
-            None,
-            Some(json!({"email": "x@example.com", "password": "short"})),
+            json!({"email": "x@example.com", "password": "short"}),
         )
         .await;
     assert_error(s, &b, StatusCode::UNPROCESSABLE_ENTITY, "validation_failed");
 
     let (s, b) = app
-        .call(
-            Method::POST,
-            "/api/auth/login",
-            None,
-            Some(json!({"email": email, "password": "correct horse"})),
-        )
+        .post_anonymously("/api/auth/login", json!({"email": email, "password": "correct horse"}))
         .await;
     assert_eq!(s, StatusCode::OK, "{b}");
     let user = User {
@@ -161,54 +147,30 @@ async fn login_works_and_failures_are_rate_limited() {
 
     // Unknown user and wrong password answer alike.
     let (s1, b1) = app
-        .call(
-            Method::POST,
+        .post_anonymously(
             "/api/auth/login",
-            None,
-            Some(json!({"email": "nobody@example.com", "password": "whatever1"})),
+            json!({"email": "nobody@example.com", "password": "whatever1"}),
         )
         .await;
     let (s2, b2) = app
-        .call(
-            Method::POST,
-            "/api/auth/login",
-            None,
-            Some(json!({"email": email, "password": "wrong horse"})),
-        )
+        .post_anonymously("/api/auth/login", json!({"email": email, "password": "wrong horse"}))
         .await;
     assert_eq!((s1, &b1), (s2, &b2));
     assert_error(s1, &b1, StatusCode::UNAUTHORIZED, "unauthorized");
-    app.call(
-        Method::POST,
-        "/api/auth/login",
-        None,
-        Some(json!({"email": email, "password": "wrong horse"})),
-    )
-    .await;
-    app.call(
-        Method::POST,
-        "/api/auth/login",
-        None,
-        Some(json!({"email": email, "password": "wrong horse"})),
-    )
-    .await;
+    app.post_anonymously("/api/auth/login", json!({"email": email, "password": "wrong horse"}))
+        .await;
+    app.post_anonymously("/api/auth/login", json!({"email": email, "password": "wrong horse"}))
+        .await;
     let (s, b) = app
-        .call(
-            Method::POST,
-            "/api/auth/login",
-            None,
-            Some(json!({"email": email, "password": "correct horse"})),
-        )
+        .post_anonymously("/api/auth/login", json!({"email": email, "password": "correct horse"}))
         .await;
     assert_error(s, &b, StatusCode::TOO_MANY_REQUESTS, "rate_limited");
 
     // Sign-ups per IP: the limit is 3; two valid ones were made (grace, and the duplicate).
     let (s, b) = app
-        .call(
-            Method::POST,
+        .post_anonymously(
             "/api/auth/signup",
-            None,
-            Some(json!({"email": "third@example.com", "password": "correct horse"})),
+            json!({"email": "third@example.com", "password": "correct horse"}),
         )
         .await;
     assert_eq!(s, StatusCode::CREATED, "{b}");

@@ -131,6 +131,11 @@ impl TestApp {
         call(&self.client, &self.base, method, path, token, body).await
     }
 
+    /// POST without a token (sign-up, login).
+    pub async fn post_anonymously(&self, path: &str, body: Value) -> (StatusCode, Value) {
+        self.call(Method::POST, path, None, Some(body)).await
+    }
+
     pub async fn create_task(&self, user: &User, title: &str) -> Value {
         let (status, task) = self
             .call(
