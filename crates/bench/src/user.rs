@@ -116,7 +116,7 @@ impl SimUser {
             round += 1;
             if let Err(e) = self.one_round(round, &totals, &mut next_start, schedule.interval).await {
                 bump(&totals.errors);
-                tracing_free_log(&format!("operation failed: {e:#}"));
+                warn_line(&format!("operation failed: {e:#}"));
                 tokio::time::sleep(Duration::from_millis(100)).await;
             }
         }
@@ -219,7 +219,7 @@ impl SimUser {
         let mut waits = [2u64, 5, 10, 20].into_iter().chain(std::iter::repeat(50));
         while !self.seen_after.contains_key(key) && Instant::now() < give_up {
             if let Err(e) = self.poll_trail().await {
-                tracing_free_log(&format!("reading the trail failed: {e:#}"));
+                warn_line(&format!("reading the trail failed: {e:#}"));
             }
             if !self.seen_after.contains_key(key) {
                 tokio::time::sleep(Duration::from_millis(waits.next().unwrap_or(50))).await;
@@ -296,7 +296,7 @@ impl SimUser {
             let page: AuditPage = match async { request.send().await?.error_for_status()?.json().await }.await {
                 Ok(p) => p,
                 Err(e) => {
-                    tracing_free_log(&format!("final trail read failed: {e}"));
+                    warn_line(&format!("final trail read failed: {e}"));
                     complete_read = false;
                     break;
                 }
@@ -330,6 +330,6 @@ impl SimUser {
     }
 }
 
-fn tracing_free_log(message: &str) {
+fn warn_line(message: &str) {
     eprintln!("  ! {message}");
 }

@@ -63,13 +63,6 @@ impl Database {
             anyhow::bail!("unsupported database URL (use sqlite://... or postgres://...)")
         }
     }
-
-    pub fn kind(&self) -> &'static str {
-        match self {
-            Database::Sqlite(_) => "sqlite",
-            Database::Postgres(_) => "postgres",
-        }
-    }
 }
 
 /// What differs between SQLite and PostgreSQL, as SQL text. Everything else is shared.

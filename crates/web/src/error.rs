@@ -73,19 +73,14 @@ impl ApiError {
     }
 }
 
-/// Errors from the stores become 500s unless a layer above maps them to something better.
-impl From<sqlx::Error> for ApiError {
-    fn from(err: sqlx::Error) -> Self {
-        match err {
-            sqlx::Error::PoolTimedOut => ApiError::Unavailable("the database is busy; try again".into()),
-            other => ApiError::Internal(other.into()),
-        }
-    }
-}
-
+/// Store errors arrive as `anyhow::Error`: a database that had no free connection in time is a
+/// 503 the client may retry; anything else is a 500.
 impl From<anyhow::Error> for ApiError {
     fn from(err: anyhow::Error) -> Self {
-        ApiError::Internal(err)
+        match err.downcast_ref::<sqlx::Error>() {
+            Some(sqlx::Error::PoolTimedOut) => ApiError::Unavailable("the database is busy; try again".into()),
+            _ => ApiError::Internal(err),
+        }
     }
 }
 
