@@ -1,14 +1,20 @@
 //! How task events travel: the outbox the api writes them to, the relay that delivers them
-//! in order to a sink, and the sinks (the in-process bus here; the Dapr publisher later).
+//! in order to a sink, and the transports: the in-process bus (embedded mode), or the Dapr
+//! publisher and the Dapr subscription routes (distributed mode, Kafka behind the sidecars).
 //! The api side and the audit side meet only through `TaskEvent` and these traits.
 
 mod bus;
+pub mod cloud_event;
+mod dapr_publisher;
+mod dapr_subscription;
 mod relay;
 
 use async_trait::async_trait;
 use domain::TaskEvent;
 
 pub use bus::InProcessBus;
+pub use dapr_publisher::{DaprPublisher, DaprPublisherConfig};
+pub use dapr_subscription::{DaprSubscription, subscription_router};
 pub use relay::{OutboxRelay, RelayConfig};
 
 /// An event waiting in the outbox; `id` orders the outbox.

@@ -27,6 +27,12 @@ pub struct Cli {
 pub enum Command {
     /// Embedded mode (default): api, audit trail and notifications in one process.
     Serve(ServeArgs),
+    /// Distributed mode: the api service alone; events go to Kafka through its Dapr sidecar.
+    Api(ApiArgs),
+    /// Distributed mode: the audit service alone; events come from Kafka through its Dapr sidecar.
+    Audit(AuditArgs),
+    /// Distributed mode: the notification service alone; events come through its Dapr sidecar.
+    Notify(NotifyArgs),
     /// Apply the database migrations of the api and audit stores, then exit.
     Migrate(MigrateArgs),
     /// Load-generate against a running instance and check that no event is lost or doubled.
@@ -44,8 +50,75 @@ pub struct ServeArgs {
     /// Use this PostgreSQL database instead of SQLite files (postgres://user:pass@host/db).
     #[arg(long, env = "DATABASE_URL", hide_env_values = true)]
     pub database_url: Option<String>,
+    /// Largest database connection pool (PostgreSQL; SQLite uses one writer and up to 8 readers).
+    #[arg(long, env = "TASKTRAIL_DB_MAX_CONNECTIONS", default_value_t = 16)]
+    pub db_max_connections: u32,
     #[command(flatten)]
-    pub common: CommonArgs,
+    pub log: LogArgs,
+    #[command(flatten)]
+    pub auth: AuthArgs,
+    #[command(flatten)]
+    pub accounts: AccountArgs,
+    #[command(flatten)]
+    pub retention: RetentionArgs,
+}
+
+#[derive(Debug, Clone, Args)]
+pub struct ApiArgs {
+    /// Address to listen on.
+    #[arg(long, env = "TASKTRAIL_ADDR", default_value = "0.0.0.0:8080")]
+    pub addr: SocketAddr,
+    /// The api's PostgreSQL database (users, tasks, outbox).
+    #[arg(long, env = "DATABASE_URL", hide_env_values = true)]
+    pub database_url: String,
+    #[arg(long, env = "TASKTRAIL_DB_MAX_CONNECTIONS", default_value_t = 16)]
+    pub db_max_connections: u32,
+    /// The audit service; the api answers GET /api/{user_id}/audit by passing it on there, so
+    /// that clients need one origin.
+    #[arg(long, env = "TASKTRAIL_AUDIT_URL", default_value = "http://127.0.0.1:8081")]
+    pub audit_url: String,
+    /// How many users' events the relay publishes at once (each user's in order).
+    #[arg(long, env = "TASKTRAIL_PUBLISH_CONCURRENCY", default_value_t = 32)]
+    pub publish_concurrency: usize,
+    #[command(flatten)]
+    pub dapr: DaprArgs,
+    #[command(flatten)]
+    pub log: LogArgs,
+    #[command(flatten)]
+    pub auth: AuthArgs,
+    #[command(flatten)]
+    pub accounts: AccountArgs,
+}
+
+#[derive(Debug, Clone, Args)]
+pub struct AuditArgs {
+    /// Address to listen on (the sidecar delivers events here too).
+    #[arg(long, env = "TASKTRAIL_ADDR", default_value = "0.0.0.0:8081")]
+    pub addr: SocketAddr,
+    /// The audit service's PostgreSQL database (audit_log).
+    #[arg(long, env = "DATABASE_URL", hide_env_values = true)]
+    pub database_url: String,
+    #[arg(long, env = "TASKTRAIL_DB_MAX_CONNECTIONS", default_value_t = 16)]
+    pub db_max_connections: u32,
+    #[command(flatten)]
+    pub dapr: DaprArgs,
+    #[command(flatten)]
+    pub log: LogArgs,
+    #[command(flatten)]
+    pub auth: AuthArgs,
+    #[command(flatten)]
+    pub retention: RetentionArgs,
+}
+
+#[derive(Debug, Clone, Args)]
+pub struct NotifyArgs {
+    /// Address to listen on (the sidecar delivers events here).
+    #[arg(long, env = "TASKTRAIL_ADDR", default_value = "0.0.0.0:8082")]
+    pub addr: SocketAddr,
+    #[command(flatten)]
+    pub dapr: DaprArgs,
+    #[command(flatten)]
+    pub log: LogArgs,
 }
 
 #[derive(Debug, Clone, Args)]
@@ -55,17 +128,22 @@ pub struct MigrateArgs {
     pub database_url: Option<String>,
     #[arg(long, env = "TASKTRAIL_DATA_DIR", default_value = "./data")]
     pub data_dir: PathBuf,
+    #[command(flatten)]
+    pub log: LogArgs,
+}
+
+#[derive(Debug, Clone, Args)]
+pub struct LogArgs {
+    /// Log format: text for people, json for log collectors.
     #[arg(long, env = "TASKTRAIL_LOG_FORMAT", value_enum, default_value = "text")]
     pub log_format: LogFormat,
 }
 
 #[derive(Debug, Clone, Args)]
-pub struct CommonArgs {
-    /// Log format: text for people, json for log collectors.
-    #[arg(long, env = "TASKTRAIL_LOG_FORMAT", value_enum, default_value = "text")]
-    pub log_format: LogFormat,
-    /// HS256 secret for the tokens we issue (32 bytes or more). Unset: generated once and
-    /// kept in <data-dir>/jwt-secret.
+pub struct AuthArgs {
+    /// HS256 secret for the tokens we issue (32 bytes or more). Embedded mode, unset: generated
+    /// once and kept in <data-dir>/jwt-secret. Distributed mode: required, the same for the api
+    /// and the audit service.
     #[arg(long, env = "TASKTRAIL_JWT_SECRET", hide_env_values = true)]
     pub jwt_secret: Option<String>,
     /// Also accept EdDSA/RS256 tokens signed by the keys at this JWKS URL (e.g. Better Auth's
@@ -75,19 +153,59 @@ pub struct CommonArgs {
     /// Lifetime of the tokens we issue.
     #[arg(long, env = "TASKTRAIL_TOKEN_TTL", value_parser = humantime::parse_duration, default_value = "24h")]
     pub token_ttl: Duration,
-    /// How long audit entries are kept.
-    #[arg(long, env = "AUDIT_RETENTION", value_parser = humantime::parse_duration, default_value = "7d")]
-    pub audit_retention: Duration,
-    /// How often the retention purge runs.
-    #[arg(long, env = "AUDIT_PURGE_INTERVAL", value_parser = humantime::parse_duration, default_value = "1h")]
-    pub audit_purge_interval: Duration,
+}
+
+#[derive(Debug, Clone, Args)]
+pub struct AccountArgs {
     /// Sign-ups allowed per client IP per minute.
     #[arg(long, env = "TASKTRAIL_SIGNUP_LIMIT", default_value_t = 20)]
     pub signup_limit: u32,
     /// Failed logins allowed per account per minute (three times this per client IP).
     #[arg(long, env = "TASKTRAIL_LOGIN_FAILURE_LIMIT", default_value_t = 10)]
     pub login_failure_limit: u32,
-    /// Largest database connection pool (PostgreSQL; SQLite uses one writer and up to 8 readers).
-    #[arg(long, env = "TASKTRAIL_DB_MAX_CONNECTIONS", default_value_t = 16)]
-    pub db_max_connections: u32,
+}
+
+#[derive(Debug, Clone, Args)]
+pub struct RetentionArgs {
+    /// How long audit entries are kept.
+    #[arg(long, env = "AUDIT_RETENTION", value_parser = humantime::parse_duration, default_value = "7d")]
+    pub audit_retention: Duration,
+    /// How often the retention purge runs.
+    #[arg(long, env = "AUDIT_PURGE_INTERVAL", value_parser = humantime::parse_duration, default_value = "1h")]
+    pub audit_purge_interval: Duration,
+}
+
+/// Where the Dapr sidecar is and which pub/sub names to use.
+#[derive(Debug, Clone, Args)]
+pub struct DaprArgs {
+    /// The sidecar's host.
+    #[arg(long, env = "DAPR_HOST", default_value = "127.0.0.1")]
+    pub dapr_host: String,
+    /// The sidecar's HTTP port.
+    #[arg(long, env = "DAPR_HTTP_PORT", default_value_t = 3500)]
+    pub dapr_http_port: u16,
+    /// The Dapr pub/sub component's name.
+    #[arg(long, env = "TASKTRAIL_PUBSUB", default_value = "kafka-pubsub")]
+    pub pubsub: String,
+    /// The topic task events go to.
+    #[arg(long, env = "TASKTRAIL_TOPIC", default_value = "task-events")]
+    pub topic: String,
+    /// Where the sidecar moves messages a consumer can never read.
+    #[arg(long, env = "TASKTRAIL_DEAD_LETTER_TOPIC", default_value = "task-events-dlq")]
+    pub dead_letter_topic: String,
+}
+
+impl DaprArgs {
+    pub fn sidecar_url(&self) -> String {
+        format!("http://{}:{}", self.dapr_host, self.dapr_http_port)
+    }
+
+    pub fn subscription(&self) -> events::DaprSubscription {
+        events::DaprSubscription {
+            pubsub: self.pubsub.clone(),
+            topic: self.topic.clone(),
+            route: format!("/events/{}", self.topic),
+            dead_letter_topic: Some(self.dead_letter_topic.clone()),
+        }
+    }
 }

@@ -2,6 +2,8 @@
 //! tests can start the same application the binary runs.
 
 pub mod config;
+pub mod distributed;
 pub mod embedded;
 pub mod ops;
 pub mod secrets;
+pub mod server;

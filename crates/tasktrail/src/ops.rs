@@ -1,25 +1,41 @@
 //! Operational endpoints: liveness, readiness, Prometheus metrics and the OpenAPI document.
 
+use std::future::Future;
 use std::sync::Arc;
 
 use axum::http::StatusCode;
 use axum::response::IntoResponse;
 use axum::routing::get;
 use axum::{Json, Router};
+use futures::FutureExt;
 use futures::future::BoxFuture;
 use serde_json::json;
 
-/// A dependency the service cannot serve without (its database, later its Dapr sidecar).
+/// A dependency the service cannot serve without (its database).
 pub type ReadinessCheck = Arc<dyn Fn() -> BoxFuture<'static, anyhow::Result<()>> + Send + Sync>;
 
-pub fn router(checks: Vec<(&'static str, ReadinessCheck)>, openapi: utoipa::openapi::OpenApi) -> Router {
+pub fn readiness_check<F, Fut>(check: F) -> ReadinessCheck
+where
+    F: Fn() -> Fut + Send + Sync + 'static,
+    Fut: Future<Output = anyhow::Result<()>> + Send + 'static,
+{
+    Arc::new(move || check().boxed())
+}
+
+/// Liveness, readiness and metrics; the OpenAPI document at /api/docs for services with an API.
+pub fn router(checks: Vec<(&'static str, ReadinessCheck)>, openapi: Option<utoipa::openapi::OpenApi>) -> Router {
     let checks = Arc::new(checks);
-    let openapi = Arc::new(openapi);
-    Router::new()
+    let router = Router::new()
         .route("/healthz", get(|| async { Json(json!({"status": "ok"})) }))
         .route("/readyz", get(move || readiness(checks.clone())))
-        .route("/metrics", get(|| async { web::telemetry::metrics_handle().render() }))
-        .route("/api/docs", get(move || async move { Json(openapi.as_ref().clone()) }))
+        .route("/metrics", get(|| async { web::telemetry::metrics_handle().render() }));
+    match openapi {
+        Some(openapi) => {
+            let openapi = Arc::new(openapi);
+            router.route("/api/docs", get(move || async move { Json(openapi.as_ref().clone()) }))
+        }
+        None => router,
+    }
 }
 
 async fn readiness(checks: Arc<Vec<(&'static str, ReadinessCheck)>>) -> impl IntoResponse {

@@ -1,4 +1,10 @@
 use std::path::Path;
+use std::sync::Arc;
+
+use anyhow::Context;
+use auth::Authenticator;
+
+use crate::config::AuthArgs;
 
 /// The JWT secret: the configured one, or one generated on first start and kept in the data
 /// dir so that tokens survive restarts.
@@ -33,4 +39,21 @@ fn write_private(path: &Path, contents: &str) -> anyhow::Result<()> {
 #[cfg(not(unix))]
 fn write_private(path: &Path, contents: &str) -> anyhow::Result<()> {
     Ok(std::fs::write(path, contents)?)
+}
+
+/// Distributed mode has no data dir to keep a generated secret in, and the api and the audit
+/// service must share it: it has to be configured.
+pub fn required_jwt_secret(auth: &AuthArgs) -> anyhow::Result<Vec<u8>> {
+    auth.jwt_secret
+        .as_deref()
+        .map(|s| s.as_bytes().to_vec())
+        .context("TASKTRAIL_JWT_SECRET (or --jwt-secret) is required in distributed mode: the api and the audit service must share it")
+}
+
+pub fn authenticator(secret: &[u8], auth: &AuthArgs) -> anyhow::Result<Arc<Authenticator>> {
+    let mut authenticator = Authenticator::new(secret, auth.token_ttl)?;
+    if let Some(url) = &auth.jwks_url {
+        authenticator = authenticator.with_jwks(url.clone())?;
+    }
+    Ok(Arc::new(authenticator))
 }

@@ -8,7 +8,7 @@ use clap::Parser;
 use reqwest::{Method, StatusCode};
 use serde_json::{Value, json};
 use tasktrail::config::{Cli, Command, ServeArgs};
-use tasktrail::embedded::Embedded;
+use tasktrail::server::Running as Embedded;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Backend {
