@@ -1,0 +1,8 @@
+//! End-to-end tests of distributed mode: the real `tasktrail api|audit|notify` processes, each
+//! beside a real daprd, on real Apache Kafka and PostgreSQL, started by `scripts/stack`. The
+//! tests share that one stack and take turns (some of them stop parts of it).
+
+mod stack;
+
+mod delivery;
+mod faults;
