@@ -155,7 +155,7 @@ async fn a_duplicate_is_stored_once_and_a_poison_message_is_dead_lettered() {
     let event = trail[0]["event_data"].clone();
 
     // Publish the very same event again through the sidecar, as a retrying relay would.
-    publish(&event, &user.id, &event["event_id"].as_str().unwrap().to_owned()).await;
+    publish(&event, &user.id, event["event_id"].as_str().unwrap()).await;
     // A message that can never be a task event, on the same partition (same key).
     let marker = format!("poison-{}", uuid::Uuid::new_v4());
     publish(
