@@ -19,8 +19,23 @@ impl std::fmt::Display for Unreadable {
 pub fn parse_delivery(body: &[u8]) -> Result<TaskEvent, Unreadable> {
     let envelope: Value =
         serde_json::from_slice(body).map_err(|e| Unreadable(format!("the message is not JSON: {e}")))?;
-    let Value::Object(fields) = &envelope else {
-        return Err(Unreadable("the message is not a JSON object".into()));
+    parse_event(&envelope)
+}
+
+/// The task event in an already parsed message (a bulk delivery's entry, for one).
+pub fn parse_event(envelope: &Value) -> Result<TaskEvent, Unreadable> {
+    let fields = match envelope {
+        Value::Object(fields) => fields,
+        // A CloudEvent serialised as a string, as a bulk entry may carry it.
+        Value::String(text) => {
+            let inner: Value =
+                serde_json::from_str(text).map_err(|e| Unreadable(format!("the message is not JSON: {e}")))?;
+            return match inner {
+                Value::Object(_) => parse_event(&inner),
+                _ => Err(Unreadable("the message is not a JSON object".into())),
+            };
+        }
+        _ => return Err(Unreadable("the message is not a JSON object".into())),
     };
     let event = if let Some(data) = fields.get("data") {
         match data {

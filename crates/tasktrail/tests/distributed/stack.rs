@@ -51,12 +51,13 @@ static STARTED: OnceLock<()> = OnceLock::new();
 static TURN: Mutex<()> = Mutex::const_new(());
 
 /// The stack, running this build's binary, for one test at a time: restarts the three services
-/// once per test run (the sidecars, Kafka and PostgreSQL stay up), then brings everything up.
+/// and their sidecars once per test run (a sidecar reads its app's subscriptions only when it
+/// starts; Kafka and PostgreSQL stay up), then brings everything up.
 pub async fn exclusive_stack() -> MutexGuard<'static, ()> {
     let turn = TURN.lock().await;
     STARTED.get_or_init(|| {
-        for service in ["api", "audit", "notify"] {
-            stack(&["stop", service]);
+        for part in ["api", "audit", "notify", "api-dapr", "audit-dapr", "notify-dapr"] {
+            stack(&["stop", part]);
         }
         stack(&["up"]);
     });
