@@ -129,7 +129,11 @@ impl Handler {
         if !events.is_empty() {
             let status = self.handle(&events).await;
             self.count(status, events.len() as u64);
-            statuses.extend(readable.into_iter().map(|id| json!({ "entryId": id, "status": status })));
+            statuses.extend(
+                readable
+                    .into_iter()
+                    .map(|id| json!({ "entryId": id, "status": status })),
+            );
         }
         json!({ "statuses": statuses })
     }
@@ -139,8 +143,12 @@ impl Handler {
             Ok(()) => "SUCCESS",
             Err(e) => {
                 let event_ids: Vec<String> = events.iter().map(|e| e.event_id.to_string()).collect();
-                tracing::warn!(subscriber = self.subscriber.name(), ?event_ids, error = format!("{e:#}"),
-                    "handling failed; asking the sidecar to redeliver");
+                tracing::warn!(
+                    subscriber = self.subscriber.name(),
+                    ?event_ids,
+                    error = format!("{e:#}"),
+                    "handling failed; asking the sidecar to redeliver"
+                );
                 "RETRY"
             }
         }
