@@ -1,7 +1,8 @@
-//! The api service: accounts, tasks and the web UI. Every task change commits its event to the
+//! The api service: accounts, tasks, the chat assistant and its MCP tools, and the web UI. Every task change commits its event to the
 //! outbox in the same transaction; the outbox relay (wired by the binary) delivers them.
 
 pub mod accounts;
+pub mod chat;
 pub mod openapi;
 pub mod rate_limit;
 pub mod store;
@@ -41,6 +42,7 @@ pub struct ApiState {
     pub tasks: TaskService,
     pub auth: Arc<Authenticator>,
     pub limits: Arc<AccountLimits>,
+    pub chat: Arc<chat::service::ChatService>,
 }
 
 impl FromRef<ApiState> for Arc<Authenticator> {
@@ -49,11 +51,14 @@ impl FromRef<ApiState> for Arc<Authenticator> {
     }
 }
 
-/// The api's routes: accounts, tasks and the UI.
+/// The api's routes: accounts, tasks, chat, MCP and the UI.
 pub fn router(state: ApiState) -> Router {
+    let mcp = chat::mcp::router(state.tasks.clone(), state.auth.clone());
     Router::new()
         .merge(accounts::router())
         .merge(tasks::router())
+        .merge(chat::router())
         .with_state(state)
+        .merge(mcp)
         .merge(ui::router())
 }

@@ -1,13 +1,14 @@
 use utoipa::openapi::security::{HttpAuthScheme, HttpBuilder, SecurityScheme};
 use utoipa::{Modify, OpenApi};
 
-use crate::{accounts, tasks};
+use crate::{accounts, chat, tasks};
 
 #[derive(OpenApi)]
 #[openapi(
-    info(title = "tasktrail", description = "Event-driven todo service: every task change becomes an event on `task-events`; the audit trail is at /api/{user_id}/audit."),
+    info(title = "tasktrail", description = "Event-driven todo service: every task change becomes an event on `task-events`; the audit trail is at /api/{user_id}/audit. The chat assistant's tools are also served over MCP (streamable HTTP) at /mcp with the same bearer token."),
     paths(accounts::signup, accounts::login, accounts::me, tasks::list_tasks, tasks::create_task, tasks::get_task,
-          tasks::update_task, tasks::delete_task, tasks::toggle_completed),
+          tasks::update_task, tasks::delete_task, tasks::toggle_completed, chat::chat, chat::conversations,
+          chat::messages),
     modifiers(&BearerAuth)
 )]
 pub struct ApiDoc;

@@ -1,7 +1,9 @@
-//! The tasktrail domain: tasks, their events and the audit query, with validation.
+//! The tasktrail domain: tasks, their events, the audit query and chat conversations, with
+//! validation.
 //! Pure data and rules: no I/O, no async, no database types.
 
 pub mod audit;
+pub mod chat;
 pub mod clock;
 pub mod event;
 pub mod task;

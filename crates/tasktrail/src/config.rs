@@ -60,6 +60,8 @@ pub struct ServeArgs {
     #[command(flatten)]
     pub accounts: AccountArgs,
     #[command(flatten)]
+    pub chat: ChatArgs,
+    #[command(flatten)]
     pub retention: RetentionArgs,
 }
 
@@ -88,6 +90,8 @@ pub struct ApiArgs {
     pub auth: AuthArgs,
     #[command(flatten)]
     pub accounts: AccountArgs,
+    #[command(flatten)]
+    pub chat: ChatArgs,
 }
 
 #[derive(Debug, Clone, Args)]
@@ -163,6 +167,31 @@ pub struct AccountArgs {
     /// Failed logins allowed per account per minute (three times this per client IP).
     #[arg(long, env = "TASKTRAIL_LOGIN_FAILURE_LIMIT", default_value_t = 10)]
     pub login_failure_limit: u32,
+}
+
+/// The chat assistant's language model: any OpenAI-compatible Chat Completions server (OpenAI,
+/// Ollama, vLLM). Without an API key the offline assistant answers.
+#[derive(Debug, Clone, Args)]
+pub struct ChatArgs {
+    /// API key of the Chat Completions server; unset: the offline assistant answers chat.
+    /// (Ollama and vLLM accept any non-empty key.)
+    #[arg(long, env = "OPENAI_API_KEY", hide_env_values = true)]
+    pub openai_api_key: Option<String>,
+    /// Base URL of the Chat Completions API, up to and including /v1.
+    #[arg(long, env = "OPENAI_BASE_URL", default_value = "https://api.openai.com/v1")]
+    pub openai_base_url: String,
+    /// The model to ask.
+    #[arg(long, env = "OPENAI_MODEL", default_value = "gpt-4o-mini")]
+    pub openai_model: String,
+    /// Longest a chat turn may take, every model call and tool included; then 504.
+    #[arg(long, env = "TASKTRAIL_CHAT_TIMEOUT", value_parser = humantime::parse_duration, default_value = "60s")]
+    pub chat_timeout: Duration,
+    /// Most model calls per user message.
+    #[arg(long, env = "TASKTRAIL_CHAT_MAX_ROUNDS", default_value_t = 6)]
+    pub chat_max_rounds: u32,
+    /// Earlier messages of the conversation sent to the model with each turn.
+    #[arg(long, env = "TASKTRAIL_CHAT_HISTORY", default_value_t = 20)]
+    pub chat_history: u32,
 }
 
 #[derive(Debug, Clone, Args)]

@@ -5,7 +5,6 @@ use std::path::Path;
 use std::sync::Arc;
 
 use anyhow::Context;
-use api::{AccountLimits, ApiState};
 use audit::{AuditConsumer, AuditState, RetentionPurger};
 use events::{InProcessBus, OutboxRelay, RelayConfig, Subscriber};
 use notify::NotifyConsumer;
@@ -51,15 +50,13 @@ pub async fn start(args: ServeArgs) -> anyhow::Result<Running> {
     let authenticator = crate::secrets::authenticator(&secret, &args.auth)?;
 
     let events_written = Arc::new(Notify::new());
-    let api_state = ApiState {
-        store: api_store.clone(),
-        tasks: api::tasks::TaskService::new(api_store.clone(), events_written.clone()),
-        auth: authenticator.clone(),
-        limits: Arc::new(AccountLimits::per_minute(
-            args.accounts.signup_limit,
-            args.accounts.login_failure_limit,
-        )),
-    };
+    let api_state = crate::api_state::build(
+        api_store.clone(),
+        events_written.clone(),
+        authenticator.clone(),
+        &args.accounts,
+        &args.chat,
+    )?;
     let audit_state = AuditState {
         store: audit_store.clone(),
         auth: authenticator,

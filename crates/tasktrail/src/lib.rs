@@ -1,6 +1,7 @@
 //! The `tasktrail` binary's library half: configuration and the wiring of each mode, so that
 //! tests can start the same application the binary runs.
 
+pub mod api_state;
 pub mod config;
 pub mod distributed;
 pub mod embedded;

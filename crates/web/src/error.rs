@@ -30,6 +30,12 @@ pub enum ApiError {
     TooManyRequests { retry_after_secs: u64 },
     #[error("{0}")]
     Unavailable(String),
+    /// 502: a service we depend on (the language model) failed or answered nonsense.
+    #[error("{0}")]
+    BadGateway(String),
+    /// 504: a service we depend on (the language model) did not answer in time.
+    #[error("{0}")]
+    GatewayTimeout(String),
     /// 500: a bug or an unexpected dependency failure; the cause is logged, never sent.
     #[error("internal error")]
     Internal(#[source] anyhow::Error),
@@ -52,6 +58,8 @@ impl ApiError {
             ApiError::Validation(_) => StatusCode::UNPROCESSABLE_ENTITY,
             ApiError::TooManyRequests { .. } => StatusCode::TOO_MANY_REQUESTS,
             ApiError::Unavailable(_) => StatusCode::SERVICE_UNAVAILABLE,
+            ApiError::BadGateway(_) => StatusCode::BAD_GATEWAY,
+            ApiError::GatewayTimeout(_) => StatusCode::GATEWAY_TIMEOUT,
             ApiError::Internal(_) => StatusCode::INTERNAL_SERVER_ERROR,
         }
     }
@@ -68,6 +76,8 @@ impl ApiError {
             ApiError::Validation(_) => "validation_failed",
             ApiError::TooManyRequests { .. } => "rate_limited",
             ApiError::Unavailable(_) => "unavailable",
+            ApiError::BadGateway(_) => "upstream_failed",
+            ApiError::GatewayTimeout(_) => "upstream_timeout",
             ApiError::Internal(_) => "internal",
         }
     }

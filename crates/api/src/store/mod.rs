@@ -1,4 +1,5 @@
-//! The api service's storage: users, tasks and the outbox, on SQLite or PostgreSQL.
+//! The api service's storage: users, tasks, the outbox and chat conversations, on SQLite or
+//! PostgreSQL.
 
 mod sql;
 
@@ -6,6 +7,7 @@ use std::sync::Arc;
 
 use async_trait::async_trait;
 use chrono::{DateTime, Utc};
+use domain::chat::{ChatMessage, Conversation, NewChatMessage};
 use domain::{NewTask, Task, TaskEdit, TaskEvent, TaskId, TaskQuery};
 
 use events::OutboxEntry;
@@ -20,6 +22,17 @@ pub struct UserRecord {
     pub name: String,
     pub password_hash: String,
     pub created_at: DateTime<Utc>,
+}
+
+/// What claiming an Idempotency-Key found.
+#[derive(Debug, Clone, PartialEq)]
+pub enum ChatClaim {
+    /// The key is new and now ours: run the request.
+    Claimed,
+    /// A request with this key was answered before: this is its answer.
+    Answered(serde_json::Value),
+    /// A request with this key is running now.
+    Running,
 }
 
 /// Every write that changes a task also writes its event to the outbox, in one transaction:
@@ -45,6 +58,20 @@ pub trait ApiStore: Send + Sync {
     async fn pending_events(&self, limit: u32) -> anyhow::Result<Vec<OutboxEntry>>;
     async fn mark_events_delivered(&self, ids: &[i64]) -> anyhow::Result<()>;
     async fn outbox_backlog(&self) -> anyhow::Result<i64>;
+
+    async fn create_conversation(&self, conversation: &Conversation) -> anyhow::Result<()>;
+    async fn find_conversation(&self, user_id: &str, id: &str) -> anyhow::Result<Option<Conversation>>;
+    /// The user's conversations, most recently active first (at most `LIST_LIMIT`).
+    async fn list_conversations(&self, user_id: &str) -> anyhow::Result<Vec<Conversation>>;
+    /// The conversation's last `limit` messages, oldest first.
+    async fn recent_messages(&self, conversation_id: &str, limit: u32) -> anyhow::Result<Vec<ChatMessage>>;
+    /// Stores one turn's messages in one transaction and marks the conversation active.
+    async fn append_messages(&self, conversation_id: &str, messages: &[NewChatMessage]) -> anyhow::Result<()>;
+    /// Claims a chat request's Idempotency-Key for the user (first come wins).
+    async fn claim_chat_request(&self, user_id: &str, key: &str) -> anyhow::Result<ChatClaim>;
+    async fn finish_chat_request(&self, user_id: &str, key: &str, response: &serde_json::Value) -> anyhow::Result<()>;
+    /// Frees a claim whose request failed, so that a retry runs it.
+    async fn release_chat_request(&self, user_id: &str, key: &str) -> anyhow::Result<()>;
 }
 
 /// The store seen as the relay's `Outbox`.

@@ -9,7 +9,8 @@ use sqlx::types::Json;
 use sqlx::{AssertSqlSafe, Encode, Executor, FromRow, IntoArguments, Type};
 use uuid::Uuid;
 
-use super::{ApiStore, LIST_LIMIT, UserRecord};
+use super::{ApiStore, ChatClaim, LIST_LIMIT, UserRecord};
+use domain::chat::{ChatMessage, ChatRole, Conversation, NewChatMessage, ToolCallRecord};
 use events::OutboxEntry;
 
 pub struct SqlApiStore<DB: sqlx::Database> {
@@ -67,6 +68,58 @@ pub struct CountRow {
     n: i64,
 }
 
+#[derive(FromRow)]
+pub struct ConversationRow {
+    id: String,
+    user_id: String,
+    title: String,
+    created_at: DateTime<Utc>,
+    updated_at: DateTime<Utc>,
+}
+
+impl From<ConversationRow> for Conversation {
+    fn from(r: ConversationRow) -> Self {
+        Conversation {
+            id: r.id,
+            user_id: r.user_id,
+            title: r.title,
+            created_at: r.created_at,
+            updated_at: r.updated_at,
+        }
+    }
+}
+
+#[derive(FromRow)]
+pub struct MessageRow {
+    id: i64,
+    conversation_id: String,
+    role: String,
+    content: String,
+    tool_calls: Json<Vec<ToolCallRecord>>,
+    created_at: DateTime<Utc>,
+}
+
+impl From<MessageRow> for ChatMessage {
+    fn from(r: MessageRow) -> Self {
+        ChatMessage {
+            id: r.id,
+            conversation_id: r.conversation_id,
+            role: ChatRole::parse(&r.role).unwrap_or(ChatRole::Assistant),
+            content: r.content,
+            tool_calls: r.tool_calls.0,
+            created_at: r.created_at,
+        }
+    }
+}
+
+#[derive(FromRow)]
+pub struct ChatRequestRow {
+    response: Option<Json<serde_json::Value>>,
+}
+
+const CONVERSATION_COLUMNS: &str = "id, user_id, title, created_at, updated_at";
+const MESSAGE_COLUMNS: &str = "id, conversation_id, role, content, tool_calls, created_at";
+
 const TASK_COLUMNS: &str =
     "id, user_id, title, description, completed, priority, tags, due_date, recurrence, created_at, updated_at";
 
@@ -116,6 +169,9 @@ where
     for<'r> UserRecord: FromRow<'r, DB::Row>,
     for<'r> OutboxRow: FromRow<'r, DB::Row>,
     for<'r> CountRow: FromRow<'r, DB::Row>,
+    for<'r> ConversationRow: FromRow<'r, DB::Row>,
+    for<'r> MessageRow: FromRow<'r, DB::Row>,
+    for<'r> ChatRequestRow: FromRow<'r, DB::Row>,
 {
     async fn migrate(&self) -> anyhow::Result<()> {
         db::migrate(&self.pools.writer, self.migrator, "_tasktrail_api_migrations").await
@@ -303,6 +359,121 @@ where
             .fetch_one(&self.pools.reader)
             .await?;
         Ok(row.n)
+    }
+
+    async fn create_conversation(&self, c: &Conversation) -> anyhow::Result<()> {
+        sqlx::query(
+            "INSERT INTO conversations (id, user_id, title, created_at, updated_at) VALUES ($1, $2, $3, $4, $5)",
+        )
+        .bind(c.id.clone())
+        .bind(c.user_id.clone())
+        .bind(c.title.clone())
+        .bind(c.created_at)
+        .bind(c.updated_at)
+        .execute(&self.pools.writer)
+        .await?;
+        Ok(())
+    }
+
+    async fn find_conversation(&self, user_id: &str, id: &str) -> anyhow::Result<Option<Conversation>> {
+        let row: Option<ConversationRow> = sqlx::query_as(AssertSqlSafe(format!(
+            "SELECT {CONVERSATION_COLUMNS} FROM conversations WHERE id = $1 AND user_id = $2"
+        )))
+        .bind(id.to_owned())
+        .bind(user_id.to_owned())
+        .fetch_optional(&self.pools.reader)
+        .await?;
+        Ok(row.map(Conversation::from))
+    }
+
+    async fn list_conversations(&self, user_id: &str) -> anyhow::Result<Vec<Conversation>> {
+        let rows: Vec<ConversationRow> = sqlx::query_as(AssertSqlSafe(format!(
+            "SELECT {CONVERSATION_COLUMNS} FROM conversations WHERE user_id = $1 \
+             ORDER BY updated_at DESC, id LIMIT {LIST_LIMIT}"
+        )))
+        .bind(user_id.to_owned())
+        .fetch_all(&self.pools.reader)
+        .await?;
+        Ok(rows.into_iter().map(Conversation::from).collect())
+    }
+
+    async fn recent_messages(&self, conversation_id: &str, limit: u32) -> anyhow::Result<Vec<ChatMessage>> {
+        let rows: Vec<MessageRow> = sqlx::query_as(AssertSqlSafe(format!(
+            "SELECT {MESSAGE_COLUMNS} FROM messages WHERE conversation_id = $1 ORDER BY id DESC LIMIT {limit}"
+        )))
+        .bind(conversation_id.to_owned())
+        .fetch_all(&self.pools.reader)
+        .await?;
+        Ok(rows.into_iter().rev().map(ChatMessage::from).collect())
+    }
+
+    async fn append_messages(&self, conversation_id: &str, messages: &[NewChatMessage]) -> anyhow::Result<()> {
+        let now = domain::clock::now();
+        let mut tx = self.pools.writer.begin().await?;
+        for message in messages {
+            sqlx::query(
+                "INSERT INTO messages (conversation_id, role, content, tool_calls, created_at) \
+                 VALUES ($1, $2, $3, $4, $5)",
+            )
+            .bind(conversation_id.to_owned())
+            .bind(message.role.as_str().to_owned())
+            .bind(message.content.clone())
+            .bind(json(&message.tool_calls)?)
+            .bind(now)
+            .execute(&mut *tx)
+            .await?;
+        }
+        sqlx::query("UPDATE conversations SET updated_at = $1 WHERE id = $2")
+            .bind(now)
+            .bind(conversation_id.to_owned())
+            .execute(&mut *tx)
+            .await?;
+        tx.commit().await?;
+        Ok(())
+    }
+
+    async fn claim_chat_request(&self, user_id: &str, key: &str) -> anyhow::Result<ChatClaim> {
+        let claimed: Option<CountRow> = sqlx::query_as(
+            "INSERT INTO chat_requests (user_id, idempotency_key, response, created_at) VALUES ($1, $2, NULL, $3) \
+             ON CONFLICT DO NOTHING RETURNING CAST(1 AS BIGINT) AS n",
+        )
+        .bind(user_id.to_owned())
+        .bind(key.to_owned())
+        .bind(domain::clock::now())
+        .fetch_optional(&self.pools.writer)
+        .await?;
+        if claimed.is_some() {
+            return Ok(ChatClaim::Claimed);
+        }
+        let row: Option<ChatRequestRow> =
+            sqlx::query_as("SELECT response FROM chat_requests WHERE user_id = $1 AND idempotency_key = $2")
+                .bind(user_id.to_owned())
+                .bind(key.to_owned())
+                .fetch_optional(&self.pools.writer)
+                .await?;
+        Ok(match row.and_then(|r| r.response) {
+            Some(Json(response)) => ChatClaim::Answered(response),
+            None => ChatClaim::Running,
+        })
+    }
+
+    async fn finish_chat_request(&self, user_id: &str, key: &str, response: &serde_json::Value) -> anyhow::Result<()> {
+        sqlx::query("UPDATE chat_requests SET response = $1 WHERE user_id = $2 AND idempotency_key = $3")
+            .bind(Json(response.clone()))
+            .bind(user_id.to_owned())
+            .bind(key.to_owned())
+            .execute(&self.pools.writer)
+            .await?;
+        Ok(())
+    }
+
+    async fn release_chat_request(&self, user_id: &str, key: &str) -> anyhow::Result<()> {
+        sqlx::query("DELETE FROM chat_requests WHERE user_id = $1 AND idempotency_key = $2")
+            .bind(user_id.to_owned())
+            .bind(key.to_owned())
+            .execute(&self.pools.writer)
+            .await?;
+        Ok(())
     }
 }
 

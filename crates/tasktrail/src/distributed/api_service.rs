@@ -2,7 +2,6 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use anyhow::Context;
-use api::{AccountLimits, ApiState};
 use events::{DaprPublisher, DaprPublisherConfig, OutboxRelay, RelayConfig};
 use tokio::sync::Notify;
 
@@ -23,15 +22,13 @@ pub async fn start(args: ApiArgs) -> anyhow::Result<Running> {
     let authenticator = crate::secrets::authenticator(&crate::secrets::required_jwt_secret(&args.auth)?, &args.auth)?;
 
     let events_written = Arc::new(Notify::new());
-    let state = ApiState {
-        store: store.clone(),
-        tasks: api::tasks::TaskService::new(store.clone(), events_written.clone()),
-        auth: authenticator,
-        limits: Arc::new(AccountLimits::per_minute(
-            args.accounts.signup_limit,
-            args.accounts.login_failure_limit,
-        )),
-    };
+    let state = crate::api_state::build(
+        store.clone(),
+        events_written.clone(),
+        authenticator,
+        &args.accounts,
+        &args.chat,
+    )?;
 
     // The relay's own small pool: under load it must not queue behind every request.
     let relay_store = api::store::open(

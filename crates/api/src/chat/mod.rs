@@ -1,0 +1,97 @@
+//! The chat assistant: `POST /api/{user_id}/chat`, the conversation history, and the MCP server
+//! at `/mcp`. The model (or the offline assistant) reaches tasks only through `tools`, which go
+//! through the same `TaskService` as REST.
+
+pub mod agent;
+pub mod mcp;
+pub mod offline;
+pub mod openai;
+pub mod service;
+pub mod tools;
+
+use auth::Owner;
+use axum::Router;
+use axum::extract::State;
+use axum::http::HeaderMap;
+use axum::routing::{get, post};
+use domain::chat::{ChatMessage, ChatReply, ChatRequest, Conversation};
+use serde::Serialize;
+use utoipa::ToSchema;
+use web::{ApiError, ApiResult, Json, Path};
+
+use crate::ApiState;
+
+/// Messages returned by the history endpoint at most (the newest).
+const HISTORY_PAGE: u32 = 500;
+
+pub fn router() -> Router<ApiState> {
+    Router::new()
+        .route("/api/{user_id}/chat", post(chat))
+        .route("/api/{user_id}/conversations", get(conversations))
+        .route("/api/{user_id}/conversations/{conversation_id}/messages", get(messages))
+}
+
+/// Talk to the assistant. Optional `Idempotency-Key` header: a repeat of a request with the
+/// same key gets the first answer and changes nothing.
+#[utoipa::path(post, path = "/api/{user_id}/chat", tag = "chat", request_body = ChatRequest,
+    params(("user_id" = String, Path), ("Idempotency-Key" = Option<String>, Header)),
+    responses((status = 200, body = ChatReply), (status = 404, description = "unknown conversation"),
+        (status = 409, description = "a request with this Idempotency-Key is still running"),
+        (status = 422, description = "empty or too long message"),
+        (status = 502, description = "the language model failed"),
+        (status = 504, description = "the language model did not answer in time")),
+    security(("bearer" = [])))]
+pub async fn chat(
+    State(state): State<ApiState>,
+    owner: Owner,
+    headers: HeaderMap,
+    Json(request): Json<ChatRequest>,
+) -> ApiResult<Json<ChatReply>> {
+    let key = match headers.get("idempotency-key") {
+        Some(value) => Some(value.to_str().map_err(|_| ApiError::BadRequest {
+            code: "invalid_header",
+            message: "Idempotency-Key must be printable ASCII".into(),
+        })?),
+        None => None,
+    };
+    Ok(Json(state.chat.chat(&owner.user_id, request, key).await?))
+}
+
+#[derive(Serialize, ToSchema)]
+pub struct ConversationList {
+    pub conversations: Vec<Conversation>,
+}
+
+/// The user's conversations, most recently active first.
+#[utoipa::path(get, path = "/api/{user_id}/conversations", tag = "chat", params(("user_id" = String, Path)),
+    responses((status = 200, body = ConversationList)), security(("bearer" = [])))]
+pub async fn conversations(State(state): State<ApiState>, owner: Owner) -> ApiResult<Json<ConversationList>> {
+    Ok(Json(ConversationList {
+        conversations: state.store.list_conversations(&owner.user_id).await?,
+    }))
+}
+
+#[derive(Serialize, ToSchema)]
+pub struct MessageList {
+    pub conversation: Conversation,
+    pub messages: Vec<ChatMessage>,
+}
+
+/// A conversation's messages, oldest first (the newest 500).
+#[utoipa::path(get, path = "/api/{user_id}/conversations/{conversation_id}/messages", tag = "chat",
+    params(("user_id" = String, Path), ("conversation_id" = String, Path)),
+    responses((status = 200, body = MessageList), (status = 404, description = "unknown conversation")),
+    security(("bearer" = [])))]
+pub async fn messages(
+    State(state): State<ApiState>,
+    owner: Owner,
+    Path((_, conversation_id)): Path<(String, String)>,
+) -> ApiResult<Json<MessageList>> {
+    let conversation = state
+        .store
+        .find_conversation(&owner.user_id, &conversation_id)
+        .await?
+        .ok_or(ApiError::NotFound("conversation"))?;
+    let messages = state.store.recent_messages(&conversation.id, HISTORY_PAGE).await?;
+    Ok(Json(MessageList { conversation, messages }))
+}

@@ -1,0 +1,378 @@
+//! The offline assistant, used when no language model is configured: it understands plain
+//! commands and drives the same tools as the model would. `parse` is pure; `OfflineAgent`
+//! resolves task references and runs the tools.
+
+use domain::StatusFilter;
+use serde_json::{Value, json};
+
+use super::agent::{AgentError, AgentReply};
+use super::tools::TurnTools;
+
+const NAME: &str = "offline assistant";
+
+#[derive(Debug, Clone, PartialEq)]
+pub enum TaskRef {
+    Id(i32),
+    Title(String),
+}
+
+#[derive(Debug, Clone, PartialEq)]
+pub enum Command {
+    Add { title: String },
+    List { status: StatusFilter },
+    Search { text: String },
+    Complete(TaskRef),
+    Delete(TaskRef),
+    Rename { task: TaskRef, title: String },
+    Help,
+}
+
+/// Understands: add / create / remember <title>; list / show [all|pending|completed] [tasks];
+/// search / find <text>; complete / done / finish <ref>; delete / remove <ref>;
+/// rename / update <ref> to <title>. A <ref> is a task id ("3", "#3", "task 3") or words of
+/// its title ("the milk task").
+pub fn parse(message: &str) -> Command {
+    let text = message.trim().trim_end_matches(['.', '!', '?']).trim();
+    let lower = text.to_lowercase();
+    let (verb, rest) = match lower.split_once(char::is_whitespace) {
+        Some((verb, _)) => (verb.to_owned(), text[verb.len()..].trim().to_owned()),
+        None => (lower.clone(), String::new()),
+    };
+    match verb.as_str() {
+        "add" | "create" | "remember" | "new" if !rest.is_empty() => {
+            let title = strip_prefixes(&rest, &["a task to ", "a task ", "task ", "to "]);
+            Command::Add {
+                title: title.to_owned(),
+            }
+        }
+        "list" | "show" | "what" | "which" => {
+            let lower_rest = rest.to_lowercase();
+            let status = if lower_rest.contains("pending") || lower_rest.contains("open") || lower_rest.contains("todo")
+            {
+                StatusFilter::Pending
+            } else if lower_rest.contains("completed") || lower_rest.contains("done") || lower_rest.contains("finished")
+            {
+                StatusFilter::Completed
+            } else {
+                StatusFilter::All
+            };
+            Command::List { status }
+        }
+        "search" | "find" if !rest.is_empty() => Command::Search {
+            text: strip_prefixes(&rest, &["for "]).to_owned(),
+        },
+        "complete" | "done" | "finish" | "check" if !rest.is_empty() => Command::Complete(task_ref(&rest)),
+        "mark" if !rest.is_empty() => {
+            let rest = rest
+                .trim_end_matches(" as done")
+                .trim_end_matches(" as completed")
+                .trim_end_matches(" done")
+                .trim_end_matches(" completed");
+            Command::Complete(task_ref(rest))
+        }
+        "delete" | "remove" | "drop" if !rest.is_empty() => Command::Delete(task_ref(&rest)),
+        "rename" | "update" | "change" => match split_to(&rest) {
+            Some((target, title)) => Command::Rename {
+                task: task_ref(target),
+                title: title.to_owned(),
+            },
+            None => Command::Help,
+        },
+        _ => Command::Help,
+    }
+}
+
+fn strip_prefixes<'a>(text: &'a str, prefixes: &[&str]) -> &'a str {
+    let lower = text.to_lowercase();
+    for prefix in prefixes {
+        if lower.starts_with(prefix) && text.len() > prefix.len() {
+            return text[prefix.len()..].trim();
+        }
+    }
+    text
+}
+
+/// "3", "#3", "task 3", "task #3" → an id; otherwise the title phrase, without a leading
+/// "the"/"my" and a trailing "task" ("the milk task" → "milk").
+fn task_ref(text: &str) -> TaskRef {
+    let cleaned = text.trim().trim_start_matches("task ").trim_start_matches('#').trim();
+    if let Ok(id) = cleaned.parse::<i32>() {
+        return TaskRef::Id(id);
+    }
+    let mut phrase = text.trim();
+    for prefix in ["the ", "my ", "a "] {
+        if phrase.len() > prefix.len() && phrase[..prefix.len()].eq_ignore_ascii_case(prefix) {
+            phrase = phrase[prefix.len()..].trim_start();
+        }
+    }
+    for suffix in [" task", " item", " one"] {
+        if phrase.len() > suffix.len() && phrase[phrase.len() - suffix.len()..].eq_ignore_ascii_case(suffix) {
+            phrase = phrase[..phrase.len() - suffix.len()].trim_end();
+        }
+    }
+    TaskRef::Title(phrase.to_owned())
+}
+
+/// Does the title match the phrase: every significant word of the phrase appears in it.
+fn title_matches(title: &str, phrase: &str) -> bool {
+    let title = title.to_lowercase();
+    let words: Vec<String> = phrase
+        .to_lowercase()
+        .split_whitespace()
+        .filter(|w| !matches!(*w, "the" | "my" | "a" | "an" | "task" | "to"))
+        .map(str::to_owned)
+        .collect();
+    !words.is_empty() && words.iter().all(|w| title.contains(w.as_str()))
+}
+
+/// "<target> to <title>" (the last " to " splits, so titles may not contain one).
+fn split_to(text: &str) -> Option<(&str, &str)> {
+    let lower = text.to_lowercase();
+    let at = lower.rfind(" to ")?;
+    let (target, title) = (text[..at].trim(), text[at + 4..].trim());
+    (!target.is_empty() && !title.is_empty()).then_some((target, title))
+}
+
+pub struct OfflineAgent;
+
+impl OfflineAgent {
+    /// Answers one message; the first answer of a conversation also says who is answering.
+    pub async fn reply(&self, first_turn: bool, message: &str, tools: &TurnTools) -> Result<AgentReply, AgentError> {
+        let command = parse(message);
+        let introduce = first_turn && command != Command::Help;
+        let mut text = match command {
+            Command::Add { title } => {
+                let result = tools.call("add_task", json!({"title": title})).await;
+                outcome(&result, |r| {
+                    format!(
+                        "Added \"{}\" (task {}).",
+                        r["title"].as_str().unwrap_or(""),
+                        r["task_id"]
+                    )
+                })
+            }
+            Command::List { status } => {
+                let status_name = match status {
+                    StatusFilter::All => "all",
+                    StatusFilter::Pending => "pending",
+                    StatusFilter::Completed => "completed",
+                };
+                let result = tools.call("list_tasks", json!({"status": status_name})).await;
+                describe_list(&result, status_name)
+            }
+            Command::Search { text } => {
+                let result = tools.call("search_tasks", json!({"query": text})).await;
+                describe_list(&result, "matching")
+            }
+            Command::Complete(task) => match resolve(task, tools).await {
+                Ok(id) => {
+                    let result = tools.call("complete_task", json!({"task_id": id})).await;
+                    outcome(&result, |r| match r["status"].as_str() {
+                        Some("already_completed") => format!("\"{}\" was already completed.", title_of(r)),
+                        _ => format!("Completed \"{}\".", title_of(r)),
+                    })
+                }
+                Err(question) => question,
+            },
+            Command::Delete(task) => match resolve(task, tools).await {
+                Ok(id) => {
+                    let result = tools.call("delete_task", json!({"task_id": id})).await;
+                    outcome(&result, |r| format!("Deleted \"{}\".", title_of(r)))
+                }
+                Err(question) => question,
+            },
+            Command::Rename { task, title } => match resolve(task, tools).await {
+                Ok(id) => {
+                    let result = tools.call("update_task", json!({"task_id": id, "title": title})).await;
+                    outcome(&result, |r| {
+                        format!("Renamed task {} to \"{}\".", r["task_id"], title_of(r))
+                    })
+                }
+                Err(question) => question,
+            },
+            Command::Help => format!(
+                "I'm the {NAME} (no language model is configured), so I understand plain commands: \
+                 \"add buy milk\", \"show my pending tasks\", \"search milk\", \"complete 3\", \
+                 \"delete the milk task\", \"rename 3 to buy oat milk\"."
+            ),
+        };
+        if introduce {
+            text.push_str(&format!(
+                "\n\n(I'm the {NAME}: no language model is configured, so I understand plain commands; say \"help\" to see them.)"
+            ));
+        }
+        Ok(AgentReply { text })
+    }
+}
+
+fn title_of(result: &Value) -> &str {
+    result["title"].as_str().unwrap_or("")
+}
+
+fn outcome(result: &Value, success: impl Fn(&Value) -> String) -> String {
+    match result.get("error").and_then(Value::as_str) {
+        Some(error) => format!("I couldn't do that: {error}."),
+        None => success(result),
+    }
+}
+
+fn describe_list(result: &Value, which: &str) -> String {
+    let Some(tasks) = result.as_array() else {
+        return outcome(result, |_| String::new());
+    };
+    if tasks.is_empty() {
+        return format!("You have no {which} tasks.");
+    }
+    let lines: Vec<String> = tasks
+        .iter()
+        .map(|t| {
+            let mark = if t["completed"].as_bool() == Some(true) {
+                "x"
+            } else {
+                " "
+            };
+            format!("[{mark}] {} {}", t["id"], t["title"].as_str().unwrap_or(""))
+        })
+        .collect();
+    format!("Your {which} tasks ({}):\n{}", tasks.len(), lines.join("\n"))
+}
+
+/// The id a reference means, or the question to ask when it is not exactly one task.
+async fn resolve(task: TaskRef, tools: &TurnTools) -> Result<i64, String> {
+    let words = match task {
+        TaskRef::Id(id) => return Ok(id.into()),
+        TaskRef::Title(words) if words.is_empty() => {
+            return Err("Which task? Give its number or words of its title.".into());
+        }
+        TaskRef::Title(words) => words,
+    };
+    let all = tools.call("list_tasks", json!({"status": "all"})).await;
+    let candidates: Vec<Value> = all
+        .as_array()
+        .map(|tasks| {
+            tasks
+                .iter()
+                .filter(|t| t["title"].as_str().is_some_and(|title| title_matches(title, &words)))
+                .cloned()
+                .collect()
+        })
+        .unwrap_or_default();
+    // An exact title wins over partial matches.
+    let exact: Vec<Value> = candidates
+        .iter()
+        .filter(|t| {
+            t["title"]
+                .as_str()
+                .is_some_and(|title| title.eq_ignore_ascii_case(&words))
+        })
+        .cloned()
+        .collect();
+    match (exact.as_slice(), candidates.as_slice()) {
+        ([only], _) | ([], [only]) => only["id"].as_i64().ok_or_else(|| "That task has no id.".to_owned()),
+        (_, []) => Err(format!("I couldn't find a task matching \"{words}\".")),
+        (_, many) => {
+            let options: Vec<String> = many
+                .iter()
+                .map(|t| format!("{} \"{}\"", t["id"], t["title"].as_str().unwrap_or("")))
+                .collect();
+            Err(format!(
+                "Several tasks match \"{words}\": {}. Which one? Say it by number.",
+                options.join(", ")
+            ))
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn title(s: &str) -> TaskRef {
+        TaskRef::Title(s.into())
+    }
+
+    #[test]
+    fn a_title_phrase_matches_titles_holding_all_its_words() {
+        assert!(title_matches("Buy MILK", "milk"));
+        assert!(title_matches("milk the cow", "milk the cow"));
+        assert!(title_matches("milk the cow", "cow milk"));
+        assert!(!title_matches("buy milk", "milk the cow"));
+        assert!(!title_matches("anything", "the"));
+    }
+
+    #[test]
+    fn understands_the_command_table() {
+        let table = [
+            (
+                "add buy milk",
+                Command::Add {
+                    title: "buy milk".into(),
+                },
+            ),
+            (
+                "Create a task to call mum",
+                Command::Add {
+                    title: "call mum".into(),
+                },
+            ),
+            (
+                "remember to water the plants",
+                Command::Add {
+                    title: "water the plants".into(),
+                },
+            ),
+            (
+                "show my pending tasks",
+                Command::List {
+                    status: StatusFilter::Pending,
+                },
+            ),
+            (
+                "list completed",
+                Command::List {
+                    status: StatusFilter::Completed,
+                },
+            ),
+            (
+                "list",
+                Command::List {
+                    status: StatusFilter::All,
+                },
+            ),
+            (
+                "what are my tasks?",
+                Command::List {
+                    status: StatusFilter::All,
+                },
+            ),
+            ("search for milk", Command::Search { text: "milk".into() }),
+            ("complete 3", Command::Complete(TaskRef::Id(3))),
+            ("done #4", Command::Complete(TaskRef::Id(4))),
+            ("finish task 5", Command::Complete(TaskRef::Id(5))),
+            ("mark the milk task as done", Command::Complete(title("milk"))),
+            ("delete the milk task", Command::Delete(title("milk"))),
+            ("delete milk the cow", Command::Delete(title("milk the cow"))),
+            ("remove 7", Command::Delete(TaskRef::Id(7))),
+            (
+                "rename 3 to buy oat milk",
+                Command::Rename {
+                    task: TaskRef::Id(3),
+                    title: "buy oat milk".into(),
+                },
+            ),
+            (
+                "update the milk task to buy oat milk",
+                Command::Rename {
+                    task: title("milk"),
+                    title: "buy oat milk".into(),
+                },
+            ),
+            ("hello", Command::Help),
+            ("add", Command::Help),
+            ("rename 3", Command::Help),
+        ];
+        for (message, expected) in table {
+            assert_eq!(parse(message), expected, "{message}");
+        }
+    }
+}

@@ -1,0 +1,172 @@
+//! One chat turn: the user's message, the agent's answer and the tools it used, stored so that
+//! the server keeps nothing between requests; a repeated Idempotency-Key gets the first answer.
+
+use std::time::Duration;
+
+use domain::ValidationError;
+use domain::chat::{ChatReply, ChatRequest, ChatRole, Conversation, NewChatMessage, conversation_title, parse_message};
+use std::sync::Arc;
+use web::{ApiError, ApiResult};
+
+use super::agent::{Agent, AgentError};
+use super::tools::{TaskTools, TurnTools};
+use crate::store::{ApiStore, ChatClaim};
+use crate::tasks::TaskService;
+
+#[derive(Debug, Clone, Copy)]
+pub struct ChatLimits {
+    /// The whole turn, every model call and tool included.
+    pub turn_timeout: Duration,
+    /// Earlier messages sent to the model with each turn.
+    pub history_messages: u32,
+}
+
+pub struct ChatService {
+    store: Arc<dyn ApiStore>,
+    tasks: TaskService,
+    agent: Agent,
+    limits: ChatLimits,
+}
+
+impl ChatService {
+    pub fn new(store: Arc<dyn ApiStore>, tasks: TaskService, agent: Agent, limits: ChatLimits) -> Self {
+        Self {
+            store,
+            tasks,
+            agent,
+            limits,
+        }
+    }
+
+    pub fn agent(&self) -> &Agent {
+        &self.agent
+    }
+
+    pub async fn chat(
+        &self,
+        user_id: &str,
+        request: ChatRequest,
+        idempotency_key: Option<&str>,
+    ) -> ApiResult<ChatReply> {
+        let message = parse_message(&request.message)?;
+        let conversation = match &request.conversation_id {
+            Some(id) => Some(
+                self.store
+                    .find_conversation(user_id, id)
+                    .await?
+                    .ok_or(ApiError::NotFound("conversation"))?,
+            ),
+            None => None,
+        };
+        let Some(key) = idempotency_key else {
+            return self.turn(user_id, conversation, &message).await;
+        };
+        if key.is_empty() || key.len() > 255 || key.chars().any(char::is_control) {
+            return Err(ValidationError::new("Idempotency-Key", "must be 1 to 255 printable characters").into());
+        }
+        match self.store.claim_chat_request(user_id, key).await? {
+            ChatClaim::Answered(reply) => return serde_json::from_value(reply).map_err(ApiError::internal),
+            ChatClaim::Running => {
+                return Err(ApiError::Conflict(
+                    "a chat request with this Idempotency-Key is still running; retry shortly".into(),
+                ));
+            }
+            ChatClaim::Claimed => {}
+        }
+        let outcome = self.turn(user_id, conversation, &message).await;
+        match &outcome {
+            Ok(reply) => {
+                let stored = serde_json::to_value(reply).map_err(ApiError::internal)?;
+                self.store.finish_chat_request(user_id, key, &stored).await?;
+            }
+            // A failed request may be retried with the same key.
+            Err(_) => self.store.release_chat_request(user_id, key).await?,
+        }
+        outcome
+    }
+
+    async fn turn(&self, user_id: &str, conversation: Option<Conversation>, message: &str) -> ApiResult<ChatReply> {
+        let history = match &conversation {
+            Some(c) => self.store.recent_messages(&c.id, self.limits.history_messages).await?,
+            None => Vec::new(),
+        };
+        let tools = TurnTools::new(TaskTools::new(self.tasks.clone(), user_id.to_owned()));
+        let answer = tokio::time::timeout(self.limits.turn_timeout, self.agent.reply(&history, message, &tools)).await;
+        let calls = tools.calls();
+        let (text, failure) = match answer {
+            Ok(Ok(reply)) => (reply.text, None),
+            Ok(Err(AgentError::Upstream(detail))) => {
+                tracing::warn!(%detail, "the language model failed");
+                let message = format!("the assistant's language model failed: {detail}");
+                (String::new(), Some(ApiError::BadGateway(message)))
+            }
+            Ok(Err(AgentError::Timeout)) | Err(_) => {
+                let seconds = self.limits.turn_timeout.as_secs_f64();
+                let message = format!("the assistant's language model did not answer within {seconds} s");
+                (String::new(), Some(ApiError::GatewayTimeout(message)))
+            }
+        };
+        if let Some(failure) = failure {
+            if calls.is_empty() {
+                // Nothing was done: nothing is stored, the client may simply retry.
+                return Err(failure);
+            }
+            // Some tools ran before the failure; their changes are real (and their events
+            // committed), so the conversation records them rather than pretend otherwise.
+            let note = format!("(The assistant stopped before finishing: {failure}. The tool calls above did run.)");
+            self.store_turn(user_id, conversation, message, note, calls).await?;
+            return Err(failure);
+        }
+        let conversation_id = self
+            .store_turn(user_id, conversation, message, text.clone(), calls.clone())
+            .await?;
+        Ok(ChatReply {
+            conversation_id,
+            response: text,
+            tool_calls: calls,
+        })
+    }
+
+    async fn store_turn(
+        &self,
+        user_id: &str,
+        conversation: Option<Conversation>,
+        message: &str,
+        answer: String,
+        calls: Vec<domain::chat::ToolCallRecord>,
+    ) -> ApiResult<String> {
+        let conversation = match conversation {
+            Some(c) => c,
+            None => {
+                let now = domain::clock::now();
+                let c = Conversation {
+                    id: uuid::Uuid::new_v4().to_string(),
+                    user_id: user_id.to_owned(),
+                    title: conversation_title(message),
+                    created_at: now,
+                    updated_at: now,
+                };
+                self.store.create_conversation(&c).await?;
+                c
+            }
+        };
+        self.store
+            .append_messages(
+                &conversation.id,
+                &[
+                    NewChatMessage {
+                        role: ChatRole::User,
+                        content: message.to_owned(),
+                        tool_calls: vec![],
+                    },
+                    NewChatMessage {
+                        role: ChatRole::Assistant,
+                        content: answer,
+                        tool_calls: calls,
+                    },
+                ],
+            )
+            .await?;
+        Ok(conversation.id)
+    }
+}

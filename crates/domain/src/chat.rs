@@ -1,0 +1,132 @@
+//! Conversations with the assistant: what is stored, and what a chat request answers.
+
+use chrono::{DateTime, Utc};
+use serde::{Deserialize, Serialize};
+use serde_json::Value;
+use utoipa::ToSchema;
+
+use crate::validation::ValidationError;
+
+/// Longest user message the assistant accepts.
+pub const MAX_MESSAGE_CHARS: usize = 4000;
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, ToSchema)]
+pub struct Conversation {
+    pub id: String,
+    pub user_id: String,
+    pub title: String,
+    pub created_at: DateTime<Utc>,
+    pub updated_at: DateTime<Utc>,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
+#[serde(rename_all = "snake_case")]
+pub enum ChatRole {
+    User,
+    Assistant,
+}
+
+impl ChatRole {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            ChatRole::User => "user",
+            ChatRole::Assistant => "assistant",
+        }
+    }
+
+    pub fn parse(s: &str) -> Option<Self> {
+        match s {
+            "user" => Some(ChatRole::User),
+            "assistant" => Some(ChatRole::Assistant),
+            _ => None,
+        }
+    }
+}
+
+/// One tool the assistant called while answering, with what it returned (an `error` object
+/// when the tool failed).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, ToSchema)]
+pub struct ToolCallRecord {
+    pub tool: String,
+    pub arguments: Value,
+    pub result: Value,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, ToSchema)]
+pub struct ChatMessage {
+    pub id: i64,
+    pub conversation_id: String,
+    pub role: ChatRole,
+    pub content: String,
+    pub tool_calls: Vec<ToolCallRecord>,
+    pub created_at: DateTime<Utc>,
+}
+
+/// A message about to be stored.
+#[derive(Debug, Clone, PartialEq)]
+pub struct NewChatMessage {
+    pub role: ChatRole,
+    pub content: String,
+    pub tool_calls: Vec<ToolCallRecord>,
+}
+
+/// Body of `POST /api/{user_id}/chat`.
+#[derive(Debug, Clone, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct ChatRequest {
+    #[serde(default)]
+    pub conversation_id: Option<String>,
+    pub message: String,
+}
+
+/// Answer of `POST /api/{user_id}/chat`.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, ToSchema)]
+pub struct ChatReply {
+    pub conversation_id: String,
+    pub response: String,
+    pub tool_calls: Vec<ToolCallRecord>,
+}
+
+/// The user's message, trimmed: not empty, at most `MAX_MESSAGE_CHARS` characters.
+pub fn parse_message(message: &str) -> Result<String, ValidationError> {
+    let message = message.trim();
+    if message.is_empty() {
+        return Err(ValidationError::new("message", "must not be empty"));
+    }
+    if message.chars().count() > MAX_MESSAGE_CHARS {
+        return Err(ValidationError::new(
+            "message",
+            format!("must be at most {MAX_MESSAGE_CHARS} characters"),
+        ));
+    }
+    Ok(message.to_owned())
+}
+
+/// A conversation's title: its first message, shortened to a line.
+pub fn conversation_title(first_message: &str) -> String {
+    let line = first_message.lines().next().unwrap_or_default().trim();
+    let mut title: String = line.chars().take(60).collect();
+    if line.chars().count() > 60 {
+        title.push('…');
+    }
+    title
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn messages_are_trimmed_and_bounded() {
+        assert_eq!(parse_message("  add milk \n").unwrap(), "add milk");
+        assert!(parse_message("   ").is_err());
+        assert!(parse_message(&"x".repeat(MAX_MESSAGE_CHARS + 1)).is_err());
+        assert!(parse_message(&"é".repeat(MAX_MESSAGE_CHARS)).is_ok());
+    }
+
+    #[test]
+    fn titles_are_the_first_line_shortened() {
+        assert_eq!(conversation_title("add milk\nand eggs"), "add milk");
+        assert_eq!(conversation_title(&"a".repeat(70)).chars().count(), 61);
+    }
+}

@@ -1,0 +1,552 @@
+//! The chat assistant and its MCP tools, end to end: the offline assistant, a scripted
+//! OpenAI-compatible model, a real MCP client over HTTP, persistence, idempotency, isolation.
+
+use std::time::Duration;
+
+use reqwest::{Method, StatusCode};
+use rmcp::ServiceExt;
+use rmcp::model::CallToolRequestParams;
+use rmcp::transport::StreamableHttpClientTransport;
+use rmcp::transport::streamable_http_client::StreamableHttpClientTransportConfig;
+use serde_json::{Value, json};
+
+use crate::fake_llm::{FakeLlm, Scripted, text, tool_calls};
+use crate::harness::*;
+use crate::on_both_backends;
+
+async fn chat(app: &TestApp, user: &User, body: Value) -> (StatusCode, Value) {
+    app.call(
+        Method::POST,
+        &format!("/api/{}/chat", user.id),
+        Some(&user.token),
+        Some(body),
+    )
+    .await
+}
+
+async fn tasks(app: &TestApp, user: &User) -> Vec<Value> {
+    let (status, body) = app
+        .call(Method::GET, &format!("/api/{}/tasks", user.id), Some(&user.token), None)
+        .await;
+    assert_eq!(status, StatusCode::OK, "{body}");
+    body.as_array().unwrap().clone()
+}
+
+fn tools_used(reply: &Value) -> Vec<&str> {
+    reply["tool_calls"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|c| c["tool"].as_str().unwrap())
+        .collect()
+}
+
+/// With no model configured the offline assistant answers, says so, and its changes are real
+/// task changes with their events in the trail.
+async fn the_offline_assistant_manages_tasks(backend: Backend) {
+    let app = TestApp::spawn(backend).await;
+    let user = app.signup().await;
+
+    let (status, reply) = chat(&app, &user, json!({"message": "add buy milk"})).await;
+    assert_eq!(status, StatusCode::OK, "{reply}");
+    assert!(
+        reply["response"].as_str().unwrap().contains("offline assistant"),
+        "{reply}"
+    );
+    assert_eq!(tools_used(&reply), ["add_task"]);
+    assert_eq!(reply["tool_calls"][0]["result"]["status"], "created");
+    let conversation = reply["conversation_id"].as_str().unwrap().to_owned();
+    let listed = tasks(&app, &user).await;
+    assert_eq!(listed.len(), 1);
+    assert_eq!(listed[0]["title"], "buy milk");
+
+    let (_, reply) = chat(
+        &app,
+        &user,
+        json!({"conversation_id": conversation, "message": "add milk the cow"}),
+    )
+    .await;
+    assert_eq!(tools_used(&reply), ["add_task"]);
+    assert!(
+        !reply["response"].as_str().unwrap().contains("offline assistant"),
+        "introduces itself once: {reply}"
+    );
+
+    // Two tasks match "milk": it asks instead of guessing, and changes nothing.
+    let (_, reply) = chat(
+        &app,
+        &user,
+        json!({"conversation_id": conversation, "message": "complete the milk task"}),
+    )
+    .await;
+    assert!(reply["response"].as_str().unwrap().contains("Which one"), "{reply}");
+    assert!(!tools_used(&reply).contains(&"complete_task"));
+
+    let (_, reply) = chat(
+        &app,
+        &user,
+        json!({"conversation_id": conversation, "message": "complete buy milk"}),
+    )
+    .await;
+    assert_eq!(tools_used(&reply), ["list_tasks", "complete_task"], "{reply}");
+    let (_, reply) = chat(
+        &app,
+        &user,
+        json!({"conversation_id": conversation, "message": "show my pending tasks"}),
+    )
+    .await;
+    let listing = reply["response"].as_str().unwrap();
+    assert!(
+        listing.contains("milk the cow") && !listing.contains("buy milk"),
+        "{listing}"
+    );
+    let (_, reply) = chat(
+        &app,
+        &user,
+        json!({"conversation_id": conversation, "message": "delete milk the cow"}),
+    )
+    .await;
+    assert_eq!(
+        reply["tool_calls"].as_array().unwrap().last().unwrap()["result"]["status"],
+        "deleted",
+        "{reply}"
+    );
+
+    let trail = app.wait_for_trail(&user, 4).await;
+    assert_eq!(event_types(&trail), ["created", "created", "completed", "deleted"]);
+
+    let (status, history) = app
+        .call(
+            Method::GET,
+            &format!("/api/{}/conversations/{conversation}/messages", user.id),
+            Some(&user.token),
+            None,
+        )
+        .await;
+    assert_eq!(status, StatusCode::OK, "{history}");
+    assert_eq!(
+        history["messages"].as_array().unwrap().len(),
+        12,
+        "six turns, two messages each"
+    );
+    assert_eq!(history["messages"][0]["role"], "user");
+    assert_eq!(history["messages"][0]["content"], "add buy milk");
+    assert_eq!(history["messages"][1]["tool_calls"][0]["tool"], "add_task");
+    let (_, list) = app
+        .call(
+            Method::GET,
+            &format!("/api/{}/conversations", user.id),
+            Some(&user.token),
+            None,
+        )
+        .await;
+    assert_eq!(list["conversations"].as_array().unwrap().len(), 1);
+    assert_eq!(list["conversations"][0]["title"], "add buy milk");
+}
+
+on_both_backends!(the_offline_assistant_manages_tasks);
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn bad_chat_input_is_a_4xx_and_changes_nothing() {
+    let app = TestApp::spawn(Backend::Sqlite).await;
+    let user = app.signup().await;
+    for (body, status) in [
+        (json!({"message": "   "}), StatusCode::UNPROCESSABLE_ENTITY),
+        (json!({"message": "x".repeat(4001)}), StatusCode::UNPROCESSABLE_ENTITY),
+        (json!({"message": 5}), StatusCode::UNPROCESSABLE_ENTITY),
+        (json!({"text": "add milk"}), StatusCode::UNPROCESSABLE_ENTITY),
+        (
+            json!({"message": "add milk", "conversation_id": "no-such-conversation"}),
+            StatusCode::NOT_FOUND,
+        ),
+    ] {
+        let (got, answer) = chat(&app, &user, body.clone()).await;
+        assert_eq!(got, status, "{body} -> {answer}");
+        assert!(answer["error"]["code"].is_string(), "{answer}");
+    }
+    assert!(tasks(&app, &user).await.is_empty());
+    let (_, list) = app
+        .call(
+            Method::GET,
+            &format!("/api/{}/conversations", user.id),
+            Some(&user.token),
+            None,
+        )
+        .await;
+    assert!(list["conversations"].as_array().unwrap().is_empty());
+}
+
+/// A model's tool calls go through the task service; a tool call the model repeats within the
+/// turn runs once; the model sees the tools, the system prompt and the tool results.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_model_drives_the_tools_and_a_repeated_call_runs_once() {
+    let add = ("add_task", json!({"title": "buy milk"}));
+    let llm = FakeLlm::start(vec![
+        Scripted::Answer(tool_calls(&[add.clone(), add.clone()])),
+        Scripted::Answer(tool_calls(&[add])),
+        Scripted::Answer(text("Added \"buy milk\".")),
+    ])
+    .await;
+    let app = TestApp::spawn_with(
+        Backend::Sqlite,
+        &["--openai-api-key", "test-key", "--openai-base-url", &llm.base_url],
+    )
+    .await;
+    let user = app.signup().await;
+
+    let (status, reply) = chat(&app, &user, json!({"message": "please remember to buy milk"})).await;
+    assert_eq!(status, StatusCode::OK, "{reply}");
+    assert_eq!(reply["response"], "Added \"buy milk\".");
+    assert_eq!(tools_used(&reply), ["add_task"], "one call recorded: {reply}");
+    assert_eq!(
+        tasks(&app, &user).await.len(),
+        1,
+        "one task, however often the model asked"
+    );
+    assert_eq!(event_types(&app.wait_for_trail(&user, 1).await), ["created"]);
+
+    let requests = llm.requests();
+    assert_eq!(requests.len(), 3);
+    let tool_names: Vec<&str> = requests[0]["tools"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|t| t["function"]["name"].as_str().unwrap())
+        .collect();
+    assert_eq!(
+        tool_names,
+        [
+            "add_task",
+            "list_tasks",
+            "search_tasks",
+            "complete_task",
+            "delete_task",
+            "update_task"
+        ]
+    );
+    assert_eq!(requests[0]["messages"][0]["role"], "system");
+    assert!(requests[0]["messages"][0]["content"].as_str().unwrap().contains("ask"));
+    assert_eq!(
+        requests[0]["messages"].as_array().unwrap().last().unwrap()["content"],
+        "please remember to buy milk"
+    );
+    let tool_results: Vec<&Value> = requests[1]["messages"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|m| m["role"] == "tool")
+        .collect();
+    assert_eq!(tool_results.len(), 2);
+    let first: Value = serde_json::from_str(tool_results[0]["content"].as_str().unwrap()).unwrap();
+    assert_eq!(first["status"], "created");
+    assert_eq!(
+        tool_results[1]["content"], tool_results[0]["content"],
+        "the repeat got the first result"
+    );
+}
+
+/// The model's failure is a 502, its silence a 504; neither leaves a task or a conversation.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_model_failure_or_timeout_is_a_clear_error_and_changes_nothing() {
+    let llm = FakeLlm::start(vec![
+        Scripted::Fail(StatusCode::INTERNAL_SERVER_ERROR),
+        Scripted::Slow(Duration::from_secs(5), text("too late")),
+    ])
+    .await;
+    let app = TestApp::spawn_with(
+        Backend::Sqlite,
+        &[
+            "--openai-api-key",
+            "k",
+            "--openai-base-url",
+            &llm.base_url,
+            "--chat-timeout",
+            "1s",
+        ],
+    )
+    .await;
+    let user = app.signup().await;
+
+    let (status, body) = chat(&app, &user, json!({"message": "add buy milk"})).await;
+    assert_eq!(status, StatusCode::BAD_GATEWAY, "{body}");
+    assert_eq!(body["error"]["code"], "upstream_failed");
+    let (status, body) = chat(&app, &user, json!({"message": "add buy milk"})).await;
+    assert_eq!(status, StatusCode::GATEWAY_TIMEOUT, "{body}");
+    assert_eq!(body["error"]["code"], "upstream_timeout");
+
+    assert!(tasks(&app, &user).await.is_empty());
+    let (_, list) = app
+        .call(
+            Method::GET,
+            &format!("/api/{}/conversations", user.id),
+            Some(&user.token),
+            None,
+        )
+        .await;
+    assert!(list["conversations"].as_array().unwrap().is_empty(), "{list}");
+}
+
+/// A client retrying a chat request with the same Idempotency-Key gets the first answer; the
+/// task is created once.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_repeated_idempotency_key_creates_one_task() {
+    let app = TestApp::spawn(Backend::Sqlite).await;
+    let user = app.signup().await;
+    let send = || async {
+        let response = app
+            .client
+            .post(format!("{}/api/{}/chat", app.base, user.id))
+            .bearer_auth(&user.token)
+            .header("Idempotency-Key", "7d1f0a8e-retry")
+            .json(&json!({"message": "add buy milk"}))
+            .send()
+            .await
+            .unwrap();
+        (response.status(), response.json::<Value>().await.unwrap())
+    };
+    let (first_status, first) = send().await;
+    let (second_status, second) = send().await;
+    assert_eq!(first_status, StatusCode::OK, "{first}");
+    assert_eq!(second_status, StatusCode::OK, "{second}");
+    assert_eq!(first, second);
+    assert_eq!(tasks(&app, &user).await.len(), 1);
+    // Without the key the same message is a new request.
+    chat(&app, &user, json!({"message": "add buy milk"})).await;
+    assert_eq!(tasks(&app, &user).await.len(), 2);
+}
+
+/// Chat and MCP act only for the token's user.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn another_users_token_reaches_nothing_through_chat_or_mcp() {
+    let app = TestApp::spawn(Backend::Sqlite).await;
+    let owner = app.signup().await;
+    let stranger = app.signup().await;
+    let task = app.create_task(&owner, "owner's secret").await;
+    let (_, reply) = chat(&app, &owner, json!({"message": "add another"})).await;
+    let conversation = reply["conversation_id"].as_str().unwrap().to_owned();
+
+    let (status, _) = app
+        .call(
+            Method::POST,
+            &format!("/api/{}/chat", owner.id),
+            Some(&stranger.token),
+            Some(json!({"message": "list"})),
+        )
+        .await;
+    assert_eq!(status, StatusCode::FORBIDDEN);
+    let (status, _) = app
+        .call(
+            Method::GET,
+            &format!("/api/{}/conversations", owner.id),
+            Some(&stranger.token),
+            None,
+        )
+        .await;
+    assert_eq!(status, StatusCode::FORBIDDEN);
+    let (status, _) = app
+        .call(
+            Method::GET,
+            &format!("/api/{}/conversations/{conversation}/messages", stranger.id),
+            Some(&stranger.token),
+            None,
+        )
+        .await;
+    assert_eq!(
+        status,
+        StatusCode::NOT_FOUND,
+        "another user's conversation id is unknown to the stranger"
+    );
+    let (status, _) = chat(
+        &app,
+        &stranger,
+        json!({"conversation_id": conversation, "message": "list"}),
+    )
+    .await;
+    assert_eq!(status, StatusCode::NOT_FOUND);
+    let (_, reply) = chat(&app, &stranger, json!({"message": format!("complete {}", task["id"])})).await;
+    assert!(reply["tool_calls"][0]["result"]["error"].is_string(), "{reply}");
+    let (_, reply) = chat(&app, &stranger, json!({"message": "show my tasks"})).await;
+    assert!(!reply["response"].as_str().unwrap().contains("secret"), "{reply}");
+
+    let mcp = mcp_client(&app, &stranger.token).await;
+    let result = mcp
+        .call_tool(
+            CallToolRequestParams::new("complete_task")
+                .with_arguments(json!({"task_id": task["id"]}).as_object().unwrap().clone()),
+        )
+        .await
+        .unwrap();
+    assert_eq!(result.is_error, Some(true), "{result:?}");
+    let result = mcp
+        .call_tool(
+            CallToolRequestParams::new("list_tasks")
+                .with_arguments(json!({"user_id": owner.id}).as_object().unwrap().clone()),
+        )
+        .await
+        .unwrap();
+    assert_eq!(
+        result.is_error,
+        Some(true),
+        "a user_id argument must be the caller's: {result:?}"
+    );
+    let owners_tasks = tasks(&app, &owner).await;
+    assert_eq!(owners_tasks.len(), 2);
+    assert!(owners_tasks.iter().all(|t| t["completed"] == false));
+}
+
+async fn mcp_client(app: &TestApp, token: &str) -> rmcp::service::RunningService<rmcp::RoleClient, ()> {
+    let transport = StreamableHttpClientTransport::from_config(
+        StreamableHttpClientTransportConfig::with_uri(format!("{}/mcp", app.base)).auth_header(token),
+    );
+    ().serve(transport).await.expect("MCP initialize")
+}
+
+fn structured(result: &rmcp::model::CallToolResult) -> Value {
+    let text = result.content[0].as_text().expect("text content").text.clone();
+    serde_json::from_str(&text).unwrap()
+}
+
+/// A standard MCP client over streamable HTTP: initialize, list the tools, call each one.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_mcp_client_lists_and_calls_every_tool() {
+    let app = TestApp::spawn(Backend::Sqlite).await;
+    let user = app.signup().await;
+
+    let response = app
+        .client
+        .post(format!("{}/mcp", app.base))
+        .json(&json!({}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status(), StatusCode::UNAUTHORIZED);
+    let response = app
+        .client
+        .post(format!("{}/mcp", app.base))
+        .bearer_auth("not-a-token")
+        .json(&json!({}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status(), StatusCode::UNAUTHORIZED);
+
+    let mcp = mcp_client(&app, &user.token).await;
+    let mut names: Vec<String> = mcp
+        .list_all_tools()
+        .await
+        .unwrap()
+        .into_iter()
+        .map(|t| t.name.to_string())
+        .collect();
+    names.sort();
+    assert_eq!(
+        names,
+        [
+            "add_task",
+            "complete_task",
+            "delete_task",
+            "list_tasks",
+            "search_tasks",
+            "update_task"
+        ]
+    );
+
+    let call = |name: &'static str, arguments: Value| {
+        let mcp = &mcp;
+        async move {
+            mcp.call_tool(CallToolRequestParams::new(name).with_arguments(arguments.as_object().unwrap().clone()))
+                .await
+                .unwrap()
+        }
+    };
+    let added = call("add_task", json!({"title": "buy milk", "description": "2 litres"})).await;
+    let added = structured(&added);
+    assert_eq!(added["status"], "created");
+    assert_eq!(added["title"], "buy milk");
+    let id = added["task_id"].clone();
+    call("add_task", json!({"title": "walk the dog"})).await;
+
+    let listed = structured(&call("list_tasks", json!({"status": "pending"})).await);
+    assert_eq!(listed.as_array().unwrap().len(), 2);
+    assert_eq!(listed[1], json!({"id": id, "title": "buy milk", "completed": false}));
+    let found = structured(&call("search_tasks", json!({"query": "MILK"})).await);
+    assert_eq!(found.as_array().unwrap().len(), 1);
+    let updated = structured(&call("update_task", json!({"task_id": id, "title": "buy oat milk"})).await);
+    assert_eq!(updated["status"], "updated");
+    assert_eq!(updated["title"], "buy oat milk");
+    let completed = structured(&call("complete_task", json!({"task_id": id})).await);
+    assert_eq!(completed["status"], "completed");
+    let again = structured(&call("complete_task", json!({"task_id": id})).await);
+    assert_eq!(again["status"], "already_completed");
+    let deleted = structured(&call("delete_task", json!({"task_id": id})).await);
+    assert_eq!(deleted["status"], "deleted");
+
+    // Failures are tool errors with a message, not protocol errors.
+    let missing = call("delete_task", json!({"task_id": id})).await;
+    assert_eq!(missing.is_error, Some(true));
+    assert!(missing.content[0].as_text().unwrap().text.contains("no such task"));
+    let invalid = call("add_task", json!({"title": ""})).await;
+    assert_eq!(invalid.is_error, Some(true), "{invalid:?}");
+
+    let trail = app.wait_for_trail(&user, 5).await;
+    assert_eq!(
+        event_types(&trail),
+        ["created", "created", "updated", "completed", "deleted"]
+    );
+    mcp.cancel().await.unwrap();
+}
+
+/// The server keeps no chat state: after a restart the conversation is all there and goes on.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_restart_keeps_a_conversation() {
+    let dir = fresh_dir();
+    let mut server = ServerProcess::start(&dir, None).await;
+    let client = reqwest::Client::new();
+    let user = signup(&client, &server.base).await;
+    let (_, reply) = call(
+        &client,
+        &server.base,
+        Method::POST,
+        &format!("/api/{}/chat", user.id),
+        Some(&user.token),
+        Some(json!({"message": "add buy milk"})),
+    )
+    .await;
+    let conversation = reply["conversation_id"].as_str().unwrap().to_owned();
+    server.terminate(Duration::from_secs(10)).await;
+
+    let server = ServerProcess::start(&dir, None).await;
+    let messages_path = format!("/api/{}/conversations/{conversation}/messages", user.id);
+    let (status, history) = call(
+        &client,
+        &server.base,
+        Method::GET,
+        &messages_path,
+        Some(&user.token),
+        None,
+    )
+    .await;
+    assert_eq!(status, StatusCode::OK, "{history}");
+    assert_eq!(history["messages"].as_array().unwrap().len(), 2);
+    let (status, reply) = call(
+        &client,
+        &server.base,
+        Method::POST,
+        &format!("/api/{}/chat", user.id),
+        Some(&user.token),
+        Some(json!({"conversation_id": conversation, "message": "show my tasks"})),
+    )
+    .await;
+    assert_eq!(status, StatusCode::OK, "{reply}");
+    assert!(reply["response"].as_str().unwrap().contains("buy milk"), "{reply}");
+    let (_, history) = call(
+        &client,
+        &server.base,
+        Method::GET,
+        &messages_path,
+        Some(&user.token),
+        None,
+    )
+    .await;
+    assert_eq!(history["messages"].as_array().unwrap().len(), 4);
+}
