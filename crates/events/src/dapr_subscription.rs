@@ -166,3 +166,156 @@ impl Handler {
             .increment(n);
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use std::sync::Mutex;
+
+    use async_trait::async_trait;
+    use axum::body::Body;
+    use axum::http::Request;
+    use domain::{EventType, NewTask};
+    use http_body_util::BodyExt;
+    use tower::ServiceExt;
+
+    use super::*;
+
+    /// Records what it handles; fails while `down` is set (a database outage).
+    #[derive(Default)]
+    struct Recorder {
+        down: Mutex<bool>,
+        handled: Mutex<Vec<Vec<i32>>>,
+    }
+
+    #[async_trait]
+    impl Subscriber for Recorder {
+        fn name(&self) -> &'static str {
+            "recorder"
+        }
+        async fn handle(&self, events: &[TaskEvent]) -> anyhow::Result<()> {
+            anyhow::ensure!(!*self.down.lock().unwrap(), "database down");
+            self.handled
+                .lock()
+                .unwrap()
+                .push(events.iter().map(|e| e.task_id).collect());
+            Ok(())
+        }
+    }
+
+    fn event(task_id: i32) -> Value {
+        let task = NewTask::parse(domain::task::CreateTaskRequest {
+            title: "t".into(),
+            ..Default::default()
+        })
+        .unwrap()
+        .into_task(task_id, "u1".into(), domain::clock::now());
+        serde_json::to_value(TaskEvent::record(EventType::Created, &task, domain::clock::now())).unwrap()
+    }
+
+    fn app(recorder: Arc<Recorder>, bulk: bool) -> Router {
+        subscription_router(
+            DaprSubscription {
+                pubsub: "kafka-pubsub".into(),
+                topic: "task-events".into(),
+                route: "/events/task-events".into(),
+                dead_letter_topic: Some("task-events-dlq".into()),
+                bulk: bulk.then_some(BulkSubscribe {
+                    max_messages: 100,
+                    max_await_ms: 20,
+                }),
+            },
+            recorder,
+        )
+    }
+
+    async fn send(app: &Router, method: &str, uri: &str, body: Value) -> Value {
+        let request = Request::builder()
+            .method(method)
+            .uri(uri)
+            .header("content-type", "application/cloudevents+json")
+            .body(Body::from(body.to_string()))
+            .unwrap();
+        let response = app.clone().oneshot(request).await.unwrap();
+        assert!(response.status().is_success());
+        let bytes = response.into_body().collect().await.unwrap().to_bytes();
+        serde_json::from_slice(&bytes).unwrap()
+    }
+
+    #[tokio::test]
+    async fn declares_its_own_group_a_dead_letter_topic_and_bulk_delivery() {
+        let declared = send(&app(Arc::default(), true), "GET", "/dapr/subscribe", Value::Null).await;
+        assert_eq!(declared[0]["topic"], "task-events");
+        assert_eq!(declared[0]["route"], "/events/task-events");
+        assert_eq!(declared[0]["deadLetterTopic"], "task-events-dlq");
+        assert_eq!(declared[0]["bulkSubscribe"]["enabled"], true);
+        assert!(
+            declared[0].get("metadata").is_none(),
+            "no shared consumerGroup: {declared}"
+        );
+    }
+
+    #[tokio::test]
+    async fn answers_success_retry_or_drop() {
+        let recorder = Arc::new(Recorder::default());
+        let app = app(recorder.clone(), false);
+        let route = "/events/task-events";
+        assert_eq!(
+            send(&app, "POST", route, json!({"id": "1", "data": event(1)})).await["status"],
+            "SUCCESS"
+        );
+        *recorder.down.lock().unwrap() = true;
+        assert_eq!(
+            send(&app, "POST", route, json!({"id": "2", "data": event(2)})).await["status"],
+            "RETRY"
+        );
+        *recorder.down.lock().unwrap() = false;
+        assert_eq!(
+            send(&app, "POST", route, json!({"id": "3", "data": {"nope": 1}})).await["status"],
+            "DROP"
+        );
+        assert_eq!(*recorder.handled.lock().unwrap(), vec![vec![1]]);
+    }
+
+    #[tokio::test]
+    async fn a_bulk_delivery_is_one_batch_with_a_status_per_entry() {
+        let recorder = Arc::new(Recorder::default());
+        let app = app(recorder.clone(), true);
+        let bulk = json!({"id": "b", "type": "com.dapr.event.sent.bulk", "entries": [
+            {"entryId": "0", "event": {"id": "a", "data": event(1)}, "contentType": "application/cloudevents+json"},
+            {"entryId": "1", "event": {"id": "b", "data": "not an event"}, "contentType": "application/cloudevents+json"},
+            {"entryId": "2", "event": {"id": "c", "data": event(3)}, "contentType": "application/cloudevents+json"},
+        ]});
+        let answer = send(&app, "POST", "/events/task-events", bulk.clone()).await;
+        let statuses: Vec<(String, String)> = answer["statuses"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|s| {
+                (
+                    s["entryId"].as_str().unwrap().into(),
+                    s["status"].as_str().unwrap().into(),
+                )
+            })
+            .collect();
+        assert_eq!(
+            statuses,
+            [
+                ("1".into(), "DROP".into()),
+                ("0".into(), "SUCCESS".into()),
+                ("2".into(), "SUCCESS".into())
+            ]
+        );
+        assert_eq!(*recorder.handled.lock().unwrap(), vec![vec![1, 3]]);
+
+        *recorder.down.lock().unwrap() = true;
+        let answer = send(&app, "POST", "/events/task-events", bulk).await;
+        let retried: Vec<&str> = answer["statuses"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .filter(|s| s["status"] == "RETRY")
+            .map(|s| s["entryId"].as_str().unwrap())
+            .collect();
+        assert_eq!(retried, ["0", "2"]);
+    }
+}

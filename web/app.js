@@ -1,0 +1,649 @@
+// tasktrail's web UI: plain ES modules, no framework, no build step. It speaks only the public
+// HTTP API (docs/api.md): tasks, chat, and the audit trail (which in distributed mode the api
+// passes on to the audit service, so the UI needs one origin).
+
+const $ = (selector, root = document) => root.querySelector(selector);
+const $$ = (selector, root = document) => [...root.querySelectorAll(selector)];
+
+const SESSION_KEY = "tasktrail.session";
+const AUDIT_POLL_MS = 2000;
+const CHANGE_TOOLS = new Set(["add_task", "complete_task", "delete_task", "update_task"]);
+
+const state = {
+  session: null, // {token, userId, email}
+  tasks: [],
+  filter: { status: "all", q: "", sort: "created" },
+  conversationId: "",
+  audit: { events: [], seen: new Set(), cursor: null, caughtUp: false, types: [], task: "", timer: null, loading: false },
+};
+
+class ApiError extends Error {
+  constructor(status, code, message) {
+    super(message);
+    this.status = status;
+    this.code = code;
+  }
+}
+
+// ---------------------------------------------------------------- session
+
+function tokenExpiry(token) {
+  try {
+    const payload = JSON.parse(atob(token.split(".")[1].replace(/-/g, "+").replace(/_/g, "/")));
+    return typeof payload.exp === "number" ? payload.exp * 1000 : null;
+  } catch {
+    return null;
+  }
+}
+
+function loadSession() {
+  const raw = sessionStorage.getItem(SESSION_KEY) ?? localStorage.getItem(SESSION_KEY);
+  if (!raw) return null;
+  try {
+    const session = JSON.parse(raw);
+    const expiry = tokenExpiry(session.token);
+    if (expiry && expiry <= Date.now()) {
+      clearSession();
+      showAuthNotice("Your session has expired. Please sign in again.");
+      return null;
+    }
+    return session;
+  } catch {
+    clearSession();
+    return null;
+  }
+}
+
+// The token lives for the tab only, unless the user asks to stay signed in on this device.
+function saveSession(session, remember) {
+  clearSession();
+  (remember ? localStorage : sessionStorage).setItem(SESSION_KEY, JSON.stringify(session));
+  state.session = session;
+}
+
+function clearSession() {
+  sessionStorage.removeItem(SESSION_KEY);
+  localStorage.removeItem(SESSION_KEY);
+  state.session = null;
+}
+
+function expireSession(message) {
+  clearSession();
+  stopAuditPolling();
+  showAuthNotice(message);
+  location.hash = "#/signin";
+  route();
+}
+
+function showAuthNotice(message) {
+  const notice = $("[data-auth-notice]");
+  notice.textContent = message;
+  notice.hidden = !message;
+}
+
+// ---------------------------------------------------------------- HTTP
+
+async function api(method, path, body, headers = {}) {
+  const init = { method, headers: { ...headers } };
+  if (state.session) init.headers.authorization = `Bearer ${state.session.token}`;
+  if (body !== undefined) {
+    init.headers["content-type"] = "application/json";
+    init.body = JSON.stringify(body);
+  }
+  let response;
+  try {
+    response = await fetch(path, init);
+  } catch {
+    throw new ApiError(0, "network", "Cannot reach tasktrail. Check your connection and try again.");
+  }
+  const text = await response.text();
+  let data = null;
+  if (text) {
+    try {
+      data = JSON.parse(text);
+    } catch {
+      data = text;
+    }
+  }
+  if (response.status === 401 && state.session) {
+    expireSession("Your session has expired. Please sign in again.");
+    throw new ApiError(401, "unauthorized", "Your session has expired.");
+  }
+  if (!response.ok) {
+    const error = data && data.error ? data.error : {};
+    throw new ApiError(response.status, error.code || "error", error.message || `The server answered ${response.status}.`);
+  }
+  return data;
+}
+
+const userPath = (rest) => `/api/${encodeURIComponent(state.session.userId)}${rest}`;
+
+// ---------------------------------------------------------------- small helpers
+
+function el(tag, attributes = {}, ...children) {
+  const node = document.createElement(tag);
+  for (const [key, value] of Object.entries(attributes)) {
+    if (value === false || value === null || value === undefined) continue;
+    if (key === "class") node.className = value;
+    else if (key === "text") node.textContent = value;
+    else if (key.startsWith("on")) node.addEventListener(key.slice(2), value);
+    else node.setAttribute(key, value === true ? "" : value);
+  }
+  for (const child of children.flat()) {
+    if (child === null || child === undefined || child === false) continue;
+    node.append(child instanceof Node ? child : document.createTextNode(String(child)));
+  }
+  return node;
+}
+
+function setError(selector, message) {
+  const node = typeof selector === "string" ? $(selector) : selector;
+  node.textContent = message || "";
+}
+
+let toastTimer = null;
+function toast(message) {
+  const node = $("[data-toast]");
+  node.textContent = message;
+  node.hidden = false;
+  clearTimeout(toastTimer);
+  toastTimer = setTimeout(() => (node.hidden = true), 4000);
+}
+
+function debounce(fn, ms) {
+  let timer = null;
+  return (...args) => {
+    clearTimeout(timer);
+    timer = setTimeout(() => fn(...args), ms);
+  };
+}
+
+const formatTime = (iso) =>
+  new Date(iso).toLocaleString(undefined, { year: "numeric", month: "short", day: "numeric", hour: "2-digit", minute: "2-digit", second: "2-digit" });
+
+// ---------------------------------------------------------------- routing
+
+function route() {
+  const hash = location.hash || "#/tasks";
+  const signedIn = Boolean(state.session);
+  const view = !signedIn ? "auth" : hash.startsWith("#/audit") ? "audit" : "tasks";
+  for (const section of $$("[data-view]")) section.hidden = section.dataset.view !== view;
+  $(".nav").hidden = !signedIn;
+  $(".account").hidden = !signedIn;
+  for (const link of $$("[data-nav]")) {
+    if (link.dataset.nav === view) link.setAttribute("aria-current", "page");
+    else link.removeAttribute("aria-current");
+  }
+  if (view !== "audit") stopAuditPolling();
+  if (!signedIn) {
+    document.title = "Sign in · tasktrail";
+    $("#auth-email").focus();
+    return;
+  }
+  $("[data-who]").textContent = state.session.email || state.session.userId;
+  if (view === "tasks") {
+    document.title = "Tasks · tasktrail";
+    loadTasks();
+    loadConversations();
+  } else {
+    document.title = "Audit trail · tasktrail";
+    startAudit();
+  }
+}
+
+// ---------------------------------------------------------------- sign in / sign up
+
+let signingUp = false;
+
+function setAuthMode(signup) {
+  signingUp = signup;
+  $("#auth-title").textContent = signup ? "Create your tasktrail account" : "Sign in to tasktrail";
+  $("[data-auth-submit]").textContent = signup ? "Create account" : "Sign in";
+  $('[data-action="toggle-auth"]').textContent = signup ? "I have an account" : "Create an account instead";
+  $("#auth-password").setAttribute("autocomplete", signup ? "new-password" : "current-password");
+  setError("[data-auth-error]", "");
+}
+
+async function submitAuth(event) {
+  event.preventDefault();
+  const form = event.currentTarget;
+  const email = form.email.value.trim();
+  const password = form.password.value;
+  if (!email || !email.includes("@")) return setError("[data-auth-error]", "Enter your email address.");
+  if (password.length < 8) return setError("[data-auth-error]", "The password needs at least 8 characters.");
+  const button = $("[data-auth-submit]");
+  button.disabled = true;
+  try {
+    const answer = await api("POST", signingUp ? "/api/auth/signup" : "/api/auth/login", { email, password });
+    saveSession({ token: answer.token, userId: answer.user_id, email }, form.remember.checked);
+    form.reset();
+    showAuthNotice("");
+    setError("[data-auth-error]", "");
+    location.hash = "#/tasks";
+    route();
+  } catch (error) {
+    setError("[data-auth-error]", error.message);
+  } finally {
+    button.disabled = false;
+  }
+}
+
+function signOut() {
+  clearSession();
+  stopAuditPolling();
+  state.conversationId = "";
+  $("[data-messages]").replaceChildren();
+  showAuthNotice("You are signed out.");
+  location.hash = "#/signin";
+  route();
+}
+
+// ---------------------------------------------------------------- tasks
+
+async function loadTasks() {
+  const params = new URLSearchParams({ status: state.filter.status, sort: state.filter.sort });
+  if (state.filter.q) params.set("q", state.filter.q);
+  try {
+    state.tasks = await api("GET", userPath(`/tasks?${params}`));
+    setError("[data-tasks-error]", "");
+    renderTasks();
+  } catch (error) {
+    if (error.status !== 401) setError("[data-tasks-error]", error.message);
+  }
+}
+
+function renderTasks() {
+  const list = $("[data-task-list]");
+  list.replaceChildren(...state.tasks.map(taskItem));
+  const empty = $("[data-task-empty]");
+  const filtered = state.filter.status !== "all" || state.filter.q;
+  empty.hidden = state.tasks.length > 0;
+  empty.textContent = filtered ? "No tasks match these filters." : "No tasks yet. Add your first one above, or ask the assistant.";
+  const pending = state.tasks.filter((t) => !t.completed).length;
+  $("[data-task-count]").textContent = state.tasks.length ? `${pending} pending of ${state.tasks.length}` : "";
+}
+
+function taskItem(task) {
+  const title = el("span", { class: "title", text: task.title, title: "Double-click to edit" });
+  title.addEventListener("dblclick", () => editTask(task, item));
+  const meta = [task.description, task.priority !== "medium" ? `${task.priority} priority` : "", task.due_date ? `due ${new Date(task.due_date).toLocaleDateString()}` : ""]
+    .filter(Boolean)
+    .join(" · ");
+  const item = el(
+    "li",
+    { class: `task${task.completed ? " done" : ""}`, "data-task-id": task.id },
+    el("input", {
+      type: "checkbox",
+      checked: task.completed,
+      "aria-label": `${task.completed ? "Reopen" : "Complete"} “${task.title}”`,
+      onchange: () => toggleTask(task),
+    }),
+    el("div", {}, title, meta ? el("span", { class: "meta", text: meta }) : null),
+    el(
+      "div",
+      { class: "actions" },
+      el("button", { type: "button", class: "icon", "aria-label": `Edit “${task.title}”`, text: "Edit", onclick: () => editTask(task, item) }),
+      el("button", { type: "button", class: "icon", "aria-label": `Delete “${task.title}”`, text: "Delete", onclick: () => confirmDelete(task, item) }),
+    ),
+  );
+  return item;
+}
+
+async function addTask(event) {
+  event.preventDefault();
+  const input = $("#new-task");
+  const title = input.value.trim();
+  if (!title) return setError("[data-new-task-error]", "Give the task a title.");
+  try {
+    await api("POST", userPath("/tasks"), { title });
+    input.value = "";
+    setError("[data-new-task-error]", "");
+    await loadTasks();
+  } catch (error) {
+    setError("[data-new-task-error]", error.message);
+  }
+}
+
+async function toggleTask(task) {
+  try {
+    await api("PATCH", userPath(`/tasks/${task.id}/complete`));
+    await loadTasks();
+  } catch (error) {
+    setError("[data-tasks-error]", error.message);
+    await loadTasks();
+  }
+}
+
+function editTask(task, item) {
+  const input = el("input", { value: task.title, "aria-label": `New title for “${task.title}”`, maxlength: "200" });
+  const error = el("p", { class: "error", role: "alert" });
+  const cancel = () => item.replaceWith(taskItem(task));
+  const form = el(
+    "form",
+    {
+      onsubmit: async (event) => {
+        event.preventDefault();
+        const title = input.value.trim();
+        if (!title) return setError(error, "The title cannot be empty.");
+        try {
+          await api("PUT", userPath(`/tasks/${task.id}`), { title });
+          await loadTasks();
+        } catch (failure) {
+          setError(error, failure.message);
+        }
+      },
+    },
+    input,
+    el("button", { type: "submit", class: "primary", text: "Save" }),
+    el("button", { type: "button", class: "ghost", text: "Cancel", onclick: cancel }),
+    error,
+  );
+  input.addEventListener("keydown", (event) => {
+    if (event.key === "Escape") cancel();
+  });
+  item.replaceChildren(el("span"), form, el("span"));
+  input.focus();
+  input.select();
+}
+
+function confirmDelete(task, item) {
+  const keep = el("button", { type: "button", class: "ghost", text: "Keep it", onclick: () => item.replaceWith(taskItem(task)) });
+  const remove = el("button", {
+    type: "button",
+    class: "danger",
+    text: "Delete",
+    onclick: async () => {
+      try {
+        await api("DELETE", userPath(`/tasks/${task.id}`));
+        toast(`Deleted “${task.title}”.`);
+        await loadTasks();
+      } catch (error) {
+        setError("[data-tasks-error]", error.message);
+      }
+    },
+  });
+  item.replaceChildren(el("span"), el("div", { class: "confirm", role: "group", "aria-label": "Confirm delete" }, `Delete “${task.title}”?`, remove, keep), el("span"));
+  keep.focus();
+}
+
+// ---------------------------------------------------------------- chat
+
+async function loadConversations() {
+  try {
+    const { conversations } = await api("GET", userPath("/conversations"));
+    const select = $("[data-conversation]");
+    select.replaceChildren(
+      el("option", { value: "", text: "New conversation" }),
+      ...conversations.map((c) => el("option", { value: c.id, text: c.title, selected: c.id === state.conversationId })),
+    );
+  } catch (error) {
+    if (error.status !== 401) setError("[data-chat-error]", error.message);
+  }
+}
+
+async function openConversation(id) {
+  state.conversationId = id;
+  const log = $("[data-messages]");
+  log.replaceChildren();
+  setError("[data-chat-error]", "");
+  if (!id) return;
+  try {
+    const { messages } = await api("GET", userPath(`/conversations/${encodeURIComponent(id)}/messages`));
+    log.replaceChildren(...messages.map((m) => messageItem(m.role, m.content, m.tool_calls)));
+    log.scrollTop = log.scrollHeight;
+  } catch (error) {
+    setError("[data-chat-error]", error.message);
+  }
+}
+
+function chipText(call) {
+  const r = call.result || {};
+  if (r.error) return [`${call.tool.replace("_", " ")} failed: ${r.error}`, true];
+  switch (call.tool) {
+    case "add_task": return [`created “${r.title}”`, false];
+    case "complete_task": return [r.status === "already_completed" ? `“${r.title}” already done` : `completed “${r.title}”`, false];
+    case "delete_task": return [`deleted “${r.title}”`, false];
+    case "update_task": return [`updated “${r.title}”`, false];
+    case "search_tasks": return [`searched: ${Array.isArray(r) ? r.length : 0} found`, false];
+    default: return [`listed ${Array.isArray(r) ? r.length : 0} tasks`, false];
+  }
+}
+
+function messageItem(role, content, toolCalls = []) {
+  const chips = toolCalls.length
+    ? el("ul", { class: "chips", "aria-label": "What the assistant did" }, toolCalls.map((call) => {
+        const [text, failed] = chipText(call);
+        return el("li", { class: `chip${failed ? " failed" : ""}`, text });
+      }))
+    : null;
+  return el("li", { class: `message ${role}` }, el("span", { class: "sr-only", text: role === "user" ? "You: " : "Assistant: " }), content, chips);
+}
+
+async function sendChat(event) {
+  event.preventDefault();
+  const input = $("#chat-input");
+  const message = input.value.trim();
+  if (!message) return setError("[data-chat-error]", "Type a message first.");
+  const log = $("[data-messages]");
+  const button = $("[data-chat-send]");
+  log.append(messageItem("user", message));
+  const pending = el("li", { class: "message assistant pending", text: "Thinking…" });
+  log.append(pending);
+  log.scrollTop = log.scrollHeight;
+  input.value = "";
+  button.disabled = true;
+  setError("[data-chat-error]", "");
+  const body = { message };
+  if (state.conversationId) body.conversation_id = state.conversationId;
+  try {
+    // A key per message: should this request be sent twice, the server answers it once.
+    const reply = await api("POST", userPath("/chat"), body, { "Idempotency-Key": crypto.randomUUID() });
+    pending.replaceWith(messageItem("assistant", reply.response, reply.tool_calls));
+    const isNew = state.conversationId !== reply.conversation_id;
+    state.conversationId = reply.conversation_id;
+    if (isNew) await loadConversations();
+    if (reply.tool_calls.some((call) => CHANGE_TOOLS.has(call.tool) && !call.result?.error)) await loadTasks();
+  } catch (error) {
+    pending.remove();
+    input.value = message;
+    setError("[data-chat-error]", error.message);
+  } finally {
+    button.disabled = false;
+    log.scrollTop = log.scrollHeight;
+    input.focus();
+  }
+}
+
+// ---------------------------------------------------------------- audit trail
+
+function auditParams(extra) {
+  const params = new URLSearchParams({ limit: "50", order: "asc", ...extra });
+  if (state.audit.types.length && state.audit.types.length < 4) params.set("event_type", state.audit.types.join(","));
+  if (state.audit.task) params.set("task_id", state.audit.task);
+  return params;
+}
+
+function readAuditFilter() {
+  const form = $('[data-form="audit-filter"]');
+  const task = form.task.value.trim();
+  if (task && !/^\d+$/.test(task)) {
+    setError("[data-audit-error]", "A task id is a number, e.g. 12.");
+    return false;
+  }
+  state.audit.types = $$('input[name="type"]:checked', form).map((box) => box.value);
+  state.audit.task = task;
+  setError("[data-audit-error]", "");
+  return true;
+}
+
+function startAudit() {
+  if (!readAuditFilter()) return;
+  Object.assign(state.audit, { events: [], seen: new Set(), cursor: null, caughtUp: false });
+  $("[data-events]").replaceChildren();
+  if (!state.audit.types.length) {
+    renderAuditEmpty("Choose at least one event type.");
+    return;
+  }
+  loadAuditPage().then(startAuditPolling);
+}
+
+async function loadAuditPage() {
+  if (state.audit.loading) return;
+  state.audit.loading = true;
+  try {
+    const params = auditParams(state.audit.cursor ? { cursor: state.audit.cursor } : {});
+    const page = await api("GET", userPath(`/audit?${params}`));
+    addEvents(page.events);
+    state.audit.cursor = page.next_cursor;
+    state.audit.caughtUp = !page.next_cursor;
+    $('[data-action="audit-more"]').hidden = state.audit.caughtUp;
+    setError("[data-audit-error]", "");
+  } catch (error) {
+    if (error.status !== 401) setError("[data-audit-error]", error.message);
+  } finally {
+    state.audit.loading = false;
+    renderAuditEmpty("No events match these filters yet. Changes you make appear here by themselves.");
+  }
+}
+
+// Live updates: once the last page is shown, ask every 2 s for events from the newest one on.
+async function pollAudit() {
+  if (!state.session || document.hidden || !state.audit.caughtUp || state.audit.loading || !state.audit.types.length) return;
+  const newest = state.audit.events.at(-1);
+  const params = auditParams(newest ? { from: newest.timestamp, limit: "200" } : { limit: "200" });
+  try {
+    const page = await api("GET", userPath(`/audit?${params}`));
+    addEvents(page.events);
+    $("[data-live]").classList.remove("paused");
+    renderAuditEmpty("No events match these filters yet. Changes you make appear here by themselves.");
+  } catch {
+    $("[data-live]").classList.add("paused");
+  }
+}
+
+function startAuditPolling() {
+  stopAuditPolling();
+  state.audit.timer = setInterval(pollAudit, AUDIT_POLL_MS);
+}
+
+function stopAuditPolling() {
+  clearInterval(state.audit.timer);
+  state.audit.timer = null;
+}
+
+function renderAuditEmpty(message) {
+  const empty = $("[data-events-empty]");
+  empty.textContent = message;
+  empty.hidden = state.audit.events.length > 0;
+}
+
+function addEvents(events) {
+  const list = $("[data-events]");
+  for (const event of events) {
+    if (state.audit.seen.has(event.id)) continue;
+    state.audit.seen.add(event.id);
+    const previous = state.audit.events.findLast((e) => e.task_id === event.task_id);
+    state.audit.events.push(event);
+    list.append(eventItem(event, previous));
+  }
+}
+
+const FIELDS = ["title", "description", "completed", "priority", "tags", "due_date"];
+
+function show(value) {
+  if (value === null || value === undefined || value === "") return "—";
+  if (Array.isArray(value)) return value.length ? value.join(", ") : "—";
+  return String(value);
+}
+
+function changeSummary(event, previous) {
+  const data = event.event_data.task_data || {};
+  if (event.event_type === "created") return data.description ? [el("span", { text: `description: ${data.description}` })] : [];
+  if (event.event_type === "deleted") return [el("span", { text: "removed; its last state is below" })];
+  if (!previous) return [el("span", { text: "earlier state not shown (outside these filters or pages)" })];
+  const before = previous.event_data.task_data || {};
+  const changes = FIELDS.filter((f) => JSON.stringify(before[f] ?? null) !== JSON.stringify(data[f] ?? null));
+  if (!changes.length) return [el("span", { text: "no visible change" })];
+  return changes.flatMap((field, i) => [
+    i ? "; " : "",
+    `${field}: `,
+    el("del", { text: show(before[field]) }),
+    " → ",
+    el("ins", { text: show(data[field]) }),
+  ]);
+}
+
+function eventItem(event, previous) {
+  const data = event.event_data.task_data || {};
+  return el(
+    "li",
+    { class: "event", "data-event-type": event.event_type, "data-event-id": event.event_id },
+    el("time", { datetime: event.timestamp, text: formatTime(event.timestamp) }),
+    el("span", { class: `badge ${event.event_type}`, text: event.event_type }),
+    el(
+      "div",
+      { class: "what" },
+      el("div", {}, `Task ${event.task_id}: “${data.title ?? ""}”`, el("span", { class: "muted", text: ` · by ${state.session.email || "you"}` })),
+      el("p", { class: "change" }, changeSummary(event, previous)),
+      el("details", {}, el("summary", { text: "Event data" }), el("pre", { text: JSON.stringify(event.event_data, null, 2) })),
+    ),
+  );
+}
+
+// ---------------------------------------------------------------- wiring
+
+function typingIn(target) {
+  return target.closest("input, textarea, select, [contenteditable]");
+}
+
+function onShortcut(event) {
+  if (!state.session || event.ctrlKey || event.metaKey || event.altKey || typingIn(event.target)) return;
+  const go = (hash, focus) => {
+    event.preventDefault();
+    if (location.hash !== hash) location.hash = hash;
+    if (focus) setTimeout(() => $(focus).focus(), 0);
+  };
+  switch (event.key) {
+    case "n": return go("#/tasks", "#new-task");
+    case "/": return go("#/tasks", "#task-search");
+    case "c": return go("#/tasks", "#chat-input");
+    case "a": return go("#/audit");
+    case "t": return go("#/tasks");
+  }
+}
+
+function init() {
+  state.session = loadSession();
+  $('[data-form="auth"]').addEventListener("submit", submitAuth);
+  $('[data-action="toggle-auth"]').addEventListener("click", () => setAuthMode(!signingUp));
+  $('[data-action="signout"]').addEventListener("click", signOut);
+  $('[data-form="new-task"]').addEventListener("submit", addTask);
+  for (const radio of $$('input[name="status"]')) {
+    radio.addEventListener("change", () => {
+      state.filter.status = radio.value;
+      loadTasks();
+    });
+  }
+  $("[data-task-search]").addEventListener("input", debounce((event) => {
+    state.filter.q = event.target.value.trim();
+    loadTasks();
+  }, 200));
+  $("[data-task-sort]").addEventListener("change", (event) => {
+    state.filter.sort = event.target.value;
+    loadTasks();
+  });
+  $('[data-form="chat"]').addEventListener("submit", sendChat);
+  $("[data-conversation]").addEventListener("change", (event) => openConversation(event.target.value));
+  $('[data-form="audit-filter"]').addEventListener("submit", (event) => {
+    event.preventDefault();
+    startAudit();
+  });
+  for (const box of $$('[data-form="audit-filter"] input[name="type"]')) box.addEventListener("change", startAudit);
+  $('[data-action="audit-more"]').addEventListener("click", loadAuditPage);
+  document.addEventListener("keydown", onShortcut);
+  window.addEventListener("hashchange", route);
+  setAuthMode(false);
+  route();
+}
+
+init();
