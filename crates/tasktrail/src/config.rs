@@ -249,3 +249,17 @@ impl DaprArgs {
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use clap::CommandFactory;
+
+    use super::Cli;
+
+    /// clap checks flag names, env vars and defaults of every subcommand here, instead of at the
+    /// first run of a rarely used subcommand.
+    #[test]
+    fn the_command_line_is_consistent() {
+        Cli::command().debug_assert();
+    }
+}

@@ -92,9 +92,9 @@ impl OpenAiAgent {
         tools: &TurnTools,
     ) -> Result<AgentReply, AgentError> {
         let mut messages = vec![json!({"role": "system", "content": SYSTEM_PROMPT})];
-        messages.extend(history.iter().map(|m| {
-            json!({"role": match m.role { ChatRole::User => "user", ChatRole::Assistant => "assistant" },
-                   "content": m.content})
+        messages.extend(history.iter().map(|m| match m.role {
+            ChatRole::User => json!({"role": "user", "content": m.content}),
+            ChatRole::Assistant => json!({"role": "assistant", "content": with_tool_summary(m)}),
         }));
         messages.push(json!({"role": "user", "content": message}));
 
@@ -168,6 +168,24 @@ impl OpenAiAgent {
             .map(|c| c.message)
             .ok_or_else(|| AgentError::Upstream("the language model answered no choices".into()))
     }
+}
+
+/// An earlier answer as the model sees it again: its text, then what its tools returned, so
+/// that "now complete it" can refer to the task an earlier turn created.
+fn with_tool_summary(message: &ChatMessage) -> String {
+    if message.tool_calls.is_empty() {
+        return message.content.clone();
+    }
+    let calls: Vec<String> = message
+        .tool_calls
+        .iter()
+        .map(|c| format!("{}({}) -> {}", c.tool, c.arguments, c.result))
+        .collect();
+    format!(
+        "{}\n\n[tools used in this answer: {}]",
+        message.content,
+        calls.join("; ")
+    )
 }
 
 fn parse_arguments(text: &str) -> Result<Value, String> {

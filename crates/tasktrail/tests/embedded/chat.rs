@@ -185,6 +185,7 @@ async fn a_model_drives_the_tools_and_a_repeated_call_runs_once() {
         Scripted::Answer(tool_calls(&[add.clone(), add.clone()])),
         Scripted::Answer(tool_calls(&[add])),
         Scripted::Answer(text("Added \"buy milk\".")),
+        Scripted::Answer(text("It is task 1.")),
     ])
     .await;
     let app = TestApp::spawn_with(
