@@ -74,10 +74,15 @@ pub trait Dialect: sqlx::Database {
     fn tags_contain(param: usize) -> String;
     /// A subquery yielding the integers of the JSON array parameter `$n`.
     fn json_integers(param: usize) -> String;
+    /// A query taking the session-level lock that makes one process the outbox relay among
+    /// several sharing a database, answering one boolean: taken or not. `None` where one
+    /// process owns the database anyway (SQLite).
+    const TRY_RELAY_LOCK: Option<&'static str>;
 }
 
 impl Dialect for Sqlite {
     const FOR_UPDATE: &'static str = "";
+    const TRY_RELAY_LOCK: Option<&'static str> = None;
     fn tags_contain(param: usize) -> String {
         format!("EXISTS (SELECT 1 FROM json_each(tags) WHERE json_each.value = ${param})")
     }
@@ -88,6 +93,8 @@ impl Dialect for Sqlite {
 
 impl Dialect for Postgres {
     const FOR_UPDATE: &'static str = " FOR UPDATE";
+    // The key is arbitrary but fixed: "tasktrail outbox relay".
+    const TRY_RELAY_LOCK: Option<&'static str> = Some("SELECT pg_try_advisory_lock(7418930113) AS taken");
     fn tags_contain(param: usize) -> String {
         format!("tags ? ${param}")
     }

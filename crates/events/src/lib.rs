@@ -32,6 +32,10 @@ pub trait Outbox: Send + Sync {
     async fn mark_delivered(&self, ids: &[i64]) -> anyhow::Result<()>;
     /// How many events wait for delivery.
     async fn backlog(&self) -> anyhow::Result<i64>;
+    /// Whether this process may deliver now. Several api replicas share one outbox; only the
+    /// one holding the relay lock delivers, so one user's events are never published by two
+    /// relays at once. Asked before every batch; a lost lock is noticed there.
+    async fn lead(&self) -> anyhow::Result<bool>;
 }
 
 /// Where the relay hands events: all-or-nothing per batch, in the order given. A failed batch

@@ -15,6 +15,8 @@ pub struct RelayConfig {
     pub idle_poll: Duration,
     pub min_backoff: Duration,
     pub max_backoff: Duration,
+    /// How often a standby relay (another process holds the relay lock) tries to take over.
+    pub standby_poll: Duration,
 }
 
 impl Default for RelayConfig {
@@ -24,6 +26,7 @@ impl Default for RelayConfig {
             idle_poll: Duration::from_millis(500),
             min_backoff: Duration::from_millis(50),
             max_backoff: Duration::from_secs(10),
+            standby_poll: Duration::from_secs(2),
         }
     }
 }
@@ -53,7 +56,34 @@ impl OutboxRelay {
         tracing::info!(batch_size = self.config.batch_size, "outbox relay started");
         let mut backoff = self.backoff();
         let mut backlog_updated = Instant::now() - Duration::from_secs(60);
+        let mut leading: Option<bool> = None;
         while !stop.is_cancelled() {
+            let lead = match self.outbox.lead().await {
+                Ok(lead) => lead,
+                Err(e) => {
+                    tracing::warn!(
+                        error = format!("{e:#}"),
+                        "cannot tell whether this process runs the relay"
+                    );
+                    false
+                }
+            };
+            if leading != Some(lead) {
+                if lead {
+                    tracing::info!("this process now runs the outbox relay");
+                } else {
+                    tracing::info!("another process runs the outbox relay; standing by");
+                }
+                metrics::gauge!("tasktrail_outbox_relay_leader").set(if lead { 1.0 } else { 0.0 });
+                leading = Some(lead);
+            }
+            if !lead {
+                tokio::select! {
+                    _ = tokio::time::sleep(self.config.standby_poll) => {}
+                    _ = stop.cancelled() => {}
+                }
+                continue;
+            }
             if backlog_updated.elapsed() >= Duration::from_secs(1) {
                 if let Ok(n) = self.outbox.backlog().await {
                     metrics::gauge!("tasktrail_outbox_backlog").set(n as f64);
@@ -144,6 +174,9 @@ mod tests {
         }
         async fn backlog(&self) -> anyhow::Result<i64> {
             Ok(self.0.lock().unwrap().len() as i64)
+        }
+        async fn lead(&self) -> anyhow::Result<bool> {
+            Ok(true)
         }
     }
 

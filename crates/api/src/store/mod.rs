@@ -58,6 +58,8 @@ pub trait ApiStore: Send + Sync {
     async fn pending_events(&self, limit: u32) -> anyhow::Result<Vec<OutboxEntry>>;
     async fn mark_events_delivered(&self, ids: &[i64]) -> anyhow::Result<()>;
     async fn outbox_backlog(&self) -> anyhow::Result<i64>;
+    /// Takes (or confirms it still holds) the relay lock: true when this process may deliver.
+    async fn lead_relay(&self) -> anyhow::Result<bool>;
 
     async fn create_conversation(&self, conversation: &Conversation) -> anyhow::Result<()>;
     async fn find_conversation(&self, user_id: &str, id: &str) -> anyhow::Result<Option<Conversation>>;
@@ -87,6 +89,9 @@ impl events::Outbox for StoreOutbox {
     }
     async fn backlog(&self) -> anyhow::Result<i64> {
         self.0.outbox_backlog().await
+    }
+    async fn lead(&self) -> anyhow::Result<bool> {
+        self.0.lead_relay().await
     }
 }
 

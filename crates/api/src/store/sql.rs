@@ -16,12 +16,24 @@ use events::OutboxEntry;
 pub struct SqlApiStore<DB: sqlx::Database> {
     pools: Pools<DB>,
     migrator: &'static Migrator,
+    /// The connection holding the relay lock, while this process holds it (the lock lives as
+    /// long as the connection).
+    relay_lock: tokio::sync::Mutex<Option<DB::Connection>>,
 }
 
 impl<DB: sqlx::Database> SqlApiStore<DB> {
     pub fn new(pools: Pools<DB>, migrator: &'static Migrator) -> Self {
-        Self { pools, migrator }
+        Self {
+            pools,
+            migrator,
+            relay_lock: tokio::sync::Mutex::new(None),
+        }
     }
+}
+
+#[derive(FromRow)]
+pub struct LockRow {
+    taken: bool,
 }
 
 #[derive(FromRow)]
@@ -172,6 +184,7 @@ where
     for<'r> ConversationRow: FromRow<'r, DB::Row>,
     for<'r> MessageRow: FromRow<'r, DB::Row>,
     for<'r> ChatRequestRow: FromRow<'r, DB::Row>,
+    for<'r> LockRow: FromRow<'r, DB::Row>,
 {
     async fn migrate(&self) -> anyhow::Result<()> {
         db::migrate(&self.pools.writer, self.migrator, "_tasktrail_api_migrations").await
@@ -359,6 +372,30 @@ where
             .fetch_one(&self.pools.reader)
             .await?;
         Ok(row.n)
+    }
+
+    async fn lead_relay(&self) -> anyhow::Result<bool> {
+        let Some(try_lock) = DB::TRY_RELAY_LOCK else {
+            return Ok(true);
+        };
+        let mut held = self.relay_lock.lock().await;
+        if let Some(connection) = held.as_mut() {
+            match sqlx::query("SELECT 1").execute(&mut *connection).await {
+                Ok(_) => return Ok(true),
+                Err(e) => {
+                    // The lock went with the connection; another process may take over.
+                    tracing::warn!(error = %e, "lost the connection holding the relay lock");
+                    *held = None;
+                }
+            }
+        }
+        // A connection of its own, outside the pool's accounting, held for as long as we lead.
+        let mut connection = self.pools.writer.acquire().await?.detach();
+        let row: LockRow = sqlx::query_as(try_lock).fetch_one(&mut connection).await?;
+        if row.taken {
+            *held = Some(connection);
+        }
+        Ok(row.taken)
     }
 
     async fn create_conversation(&self, c: &Conversation) -> anyhow::Result<()> {

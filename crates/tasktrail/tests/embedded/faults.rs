@@ -219,3 +219,80 @@ async fn sigterm_finishes_in_flight_requests_and_exits_cleanly() {
     let trail = harness::wait_for_trail(&client, &server.base, &ada, created, Duration::from_secs(10)).await;
     assert_each_once(&trail, created);
 }
+
+/// Whether the server's relay reports itself the leader (None until it has decided).
+async fn relay_leader(client: &reqwest::Client, base: &str) -> Option<bool> {
+    let metrics = client
+        .get(format!("{base}/metrics"))
+        .send()
+        .await
+        .ok()?
+        .text()
+        .await
+        .ok()?;
+    metrics
+        .lines()
+        .find_map(|line| line.strip_prefix("tasktrail_outbox_relay_leader "))
+        .map(|value| value.trim() == "1")
+}
+
+/// Two processes on one PostgreSQL database (as two api replicas): exactly one runs the relay;
+/// when it is killed, the other takes over and nothing is lost.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn one_relay_among_replicas_and_the_standby_takes_over() {
+    let database = harness::fresh_postgres_database().await;
+    let mut first = ServerProcess::start(&harness::fresh_dir(), Some(&database)).await;
+    let second = ServerProcess::start(&harness::fresh_dir(), Some(&database)).await;
+    let client = reqwest::Client::new();
+
+    let deadline = std::time::Instant::now() + Duration::from_secs(10);
+    let leaders = loop {
+        let leaders = (
+            relay_leader(&client, &first.base).await,
+            relay_leader(&client, &second.base).await,
+        );
+        if leaders.0.is_some() && leaders.1.is_some() || std::time::Instant::now() > deadline {
+            break leaders;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    };
+    assert_eq!(
+        leaders,
+        (Some(true), Some(false)),
+        "the first to start leads, the other stands by"
+    );
+
+    // Changes made through the standby are delivered by the leader.
+    let user = harness::signup(&client, &second.base).await;
+    for i in 0..5 {
+        let (status, body) = harness::call(
+            &client,
+            &second.base,
+            Method::POST,
+            &format!("/api/{}/tasks", user.id),
+            Some(&user.token),
+            Some(json!({"title": format!("before {i}")})),
+        )
+        .await;
+        assert_eq!(status, StatusCode::CREATED, "{body}");
+    }
+    let trail = harness::wait_for_trail(&client, &second.base, &user, 5, Duration::from_secs(5)).await;
+    assert_eq!(trail.len(), 5);
+
+    first.kill_hard();
+    for i in 0..5 {
+        let (status, body) = harness::call(
+            &client,
+            &second.base,
+            Method::POST,
+            &format!("/api/{}/tasks", user.id),
+            Some(&user.token),
+            Some(json!({"title": format!("after {i}")})),
+        )
+        .await;
+        assert_eq!(status, StatusCode::CREATED, "{body}");
+    }
+    let trail = harness::wait_for_trail(&client, &second.base, &user, 10, Duration::from_secs(15)).await;
+    assert_eq!(trail.len(), 10, "the standby took over and delivered everything");
+    assert_eq!(relay_leader(&client, &second.base).await, Some(true));
+}
