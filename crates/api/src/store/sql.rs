@@ -16,9 +16,9 @@ use events::OutboxEntry;
 pub struct SqlApiStore<DB: sqlx::Database> {
     pools: Pools<DB>,
     migrator: &'static Migrator,
-    /// The connection holding the relay lock, while this process holds it (the lock lives as
-    /// long as the connection).
-    relay_lock: tokio::sync::Mutex<Option<DB::Connection>>,
+    /// The connection holding the relay lock while this process holds it (the lock lives as
+    /// long as the connection), and when that connection was last seen alive.
+    relay_lock: tokio::sync::Mutex<Option<(DB::Connection, std::time::Instant)>>,
 }
 
 impl<DB: sqlx::Database> SqlApiStore<DB> {
@@ -30,6 +30,9 @@ impl<DB: sqlx::Database> SqlApiStore<DB> {
         }
     }
 }
+
+/// How often the relay confirms that the connection holding its lock is alive.
+const RELAY_LOCK_CHECK: std::time::Duration = std::time::Duration::from_secs(1);
 
 #[derive(FromRow)]
 pub struct LockRow {
@@ -379,9 +382,17 @@ where
             return Ok(true);
         };
         let mut held = self.relay_lock.lock().await;
-        if let Some(connection) = held.as_mut() {
+        if let Some((connection, seen_alive)) = held.as_mut() {
+            // Asked before every batch; a round trip per batch would cost the database more
+            // than a second's delay in noticing a lost lock.
+            if seen_alive.elapsed() < RELAY_LOCK_CHECK {
+                return Ok(true);
+            }
             match sqlx::query("SELECT 1").execute(&mut *connection).await {
-                Ok(_) => return Ok(true),
+                Ok(_) => {
+                    *seen_alive = std::time::Instant::now();
+                    return Ok(true);
+                }
                 Err(e) => {
                     // The lock went with the connection; another process may take over.
                     tracing::warn!(error = %e, "lost the connection holding the relay lock");
@@ -393,7 +404,7 @@ where
         let mut connection = self.pools.writer.acquire().await?.detach();
         let row: LockRow = sqlx::query_as(try_lock).fetch_one(&mut connection).await?;
         if row.taken {
-            *held = Some(connection);
+            *held = Some((connection, std::time::Instant::now()));
         }
         Ok(row.taken)
     }
