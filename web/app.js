@@ -315,35 +315,55 @@ async function toggleTask(task) {
 }
 
 function editTask(task, item) {
-  const input = el("input", { value: task.title, "aria-label": `New title for “${task.title}”`, maxlength: "200" });
+  const label = (what) => `${what} of “${task.title}”`;
+  const title = el("input", { value: task.title, "aria-label": `New title for “${task.title}”`, maxlength: "200" });
+  const description = el("textarea", { "aria-label": label("Description"), maxlength: "1000", rows: "2" });
+  description.value = task.description || "";
+  const priority = el("select", { "aria-label": label("Priority") },
+    ["low", "medium", "high"].map((p) => el("option", { value: p, text: `${p} priority`, selected: p === task.priority })));
+  const due = el("input", { type: "date", "aria-label": label("Due date"), value: task.due_date ? task.due_date.slice(0, 10) : "" });
   const error = el("p", { class: "error", role: "alert" });
   const cancel = () => item.replaceWith(taskItem(task));
   const form = el(
     "form",
     {
+      class: "edit",
       onsubmit: async (event) => {
         event.preventDefault();
-        const title = input.value.trim();
-        if (!title) return setError(error, "The title cannot be empty.");
+        const changes = {};
+        if (title.value.trim() !== task.title) changes.title = title.value.trim();
+        if (description.value.trim() !== (task.description || "")) changes.description = description.value.trim();
+        if (priority.value !== task.priority) changes.priority = priority.value;
+        const dueBefore = task.due_date ? task.due_date.slice(0, 10) : "";
+        if (due.value !== dueBefore) changes.due_date = due.value || null;
+        if (changes.title === "") return setError(error, "The title cannot be empty.");
+        if (!Object.keys(changes).length) return cancel();
         try {
-          await api("PUT", userPath(`/tasks/${task.id}`), { title });
+          await api("PUT", userPath(`/tasks/${task.id}`), changes);
           await loadTasks();
         } catch (failure) {
           setError(error, failure.message);
         }
       },
     },
-    input,
+    title,
     el("button", { type: "submit", class: "primary", text: "Save" }),
     el("button", { type: "button", class: "ghost", text: "Cancel", onclick: cancel }),
+    el("div", { class: "more" }, description, priority, due),
     error,
   );
-  input.addEventListener("keydown", (event) => {
+  form.addEventListener("keydown", (event) => {
     if (event.key === "Escape") cancel();
   });
+  title.addEventListener("keydown", (event) => {
+    if (event.key === "Enter") {
+      event.preventDefault();
+      form.requestSubmit();
+    }
+  });
   item.replaceChildren(el("span"), form, el("span"));
-  input.focus();
-  input.select();
+  title.focus();
+  title.select();
 }
 
 function confirmDelete(task, item) {

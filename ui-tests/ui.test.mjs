@@ -11,7 +11,7 @@ import { fileURLToPath } from "node:url";
 import { chromium } from "playwright-core";
 
 const here = dirname(fileURLToPath(import.meta.url));
-const repo = resolve(here, "../..");
+const repo = resolve(here, "..");
 const binary = process.env.TASKTRAIL_BIN ?? join(process.env.CARGO_TARGET_DIR ?? join(repo, "target"), "debug/tasktrail");
 const screenshots = join(repo, "docs/screenshots");
 const TIMEOUT = 10_000;
@@ -123,9 +123,14 @@ test("sign up, create, edit, complete and delete a task; the audit page shows th
   await page.getByRole("button", { name: "Add", exact: true }).click();
   await page.getByText("Give the task a title.").waitFor();
 
+  // One edit: the title inline, and the description, priority and due date beside it.
   await page.getByRole("button", { name: "Edit “buy milk”" }).click();
   await page.getByLabel("New title for “buy milk”").fill("buy oat milk");
-  await page.keyboard.press("Enter");
+  await page.getByLabel("Description of “buy milk”").fill("2 litres");
+  await page.getByLabel("Priority of “buy milk”").selectOption("high");
+  await page.getByLabel("Due date of “buy milk”").fill("2030-01-31");
+  await page.getByLabel("New title for “buy milk”").press("Enter");
+  await taskRow(page, "2 litres · high priority · due").waitFor();
   await taskRow(page, "buy oat milk").waitFor();
 
   await page.getByRole("checkbox", { name: "Complete “buy oat milk”" }).check();
@@ -140,7 +145,7 @@ test("sign up, create, edit, complete and delete a task; the audit page shows th
   await waitForEvents(page, 4);
   assert.deepEqual(await eventTypes(page), ["created", "updated", "completed", "deleted"]);
   const updated = page.locator('[data-events] .event[data-event-type="updated"]');
-  assert.match(await updated.textContent(), /title: buy milk → buy oat milk/);
+  assert.match(await updated.textContent(), /title: buy milk → buy oat milk; description: — → 2 litres; priority: medium → high; due_date: — → 2030-01-31/);
   assert.deepEqual(problems, []);
   await context.close();
 });
