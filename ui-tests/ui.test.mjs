@@ -118,7 +118,6 @@ test("sign up, create, edit, complete and delete a task; the audit page shows th
   await taskRow(page, "buy milk").waitFor();
 
   // Errors appear next to what caused them.
-  await page.getByLabel("New task").fill("x".repeat(200) + " ");
   await page.getByLabel("New task").fill("");
   await page.getByRole("button", { name: "Add", exact: true }).click();
   await page.getByText("Give the task a title.").waitFor();

@@ -102,6 +102,17 @@ pub fn parse_message(message: &str) -> Result<String, ValidationError> {
     Ok(message.to_owned())
 }
 
+/// An `Idempotency-Key`: 1 to 255 characters, none of them control characters.
+pub fn parse_idempotency_key(key: &str) -> Result<&str, ValidationError> {
+    if key.is_empty() || key.len() > 255 || key.chars().any(char::is_control) {
+        return Err(ValidationError::new(
+            "Idempotency-Key",
+            "must be 1 to 255 printable characters",
+        ));
+    }
+    Ok(key)
+}
+
 /// A conversation's title: its first message, shortened to a line.
 pub fn conversation_title(first_message: &str) -> String {
     let line = first_message.lines().next().unwrap_or_default().trim();
@@ -122,6 +133,14 @@ mod tests {
         assert!(parse_message("   ").is_err());
         assert!(parse_message(&"x".repeat(MAX_MESSAGE_CHARS + 1)).is_err());
         assert!(parse_message(&"é".repeat(MAX_MESSAGE_CHARS)).is_ok());
+    }
+
+    #[test]
+    fn idempotency_keys_are_bounded_and_printable() {
+        assert_eq!(parse_idempotency_key("7d1f-retry"), Ok("7d1f-retry"));
+        assert!(parse_idempotency_key("").is_err());
+        assert!(parse_idempotency_key(&"k".repeat(256)).is_err());
+        assert!(parse_idempotency_key("a\tb").is_err());
     }
 
     #[test]

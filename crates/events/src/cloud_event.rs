@@ -4,6 +4,7 @@
 
 use base64::Engine;
 use domain::TaskEvent;
+use serde::Deserialize;
 use serde_json::Value;
 
 /// Why a message can never become a task event: redelivering it would not help.
@@ -16,20 +17,18 @@ impl std::fmt::Display for Unreadable {
     }
 }
 
-pub fn parse_delivery(body: &[u8]) -> Result<TaskEvent, Unreadable> {
-    let envelope: Value =
-        serde_json::from_slice(body).map_err(|e| Unreadable(format!("the message is not JSON: {e}")))?;
-    parse_event(&envelope)
+/// The body the sidecar POSTed, as JSON: one CloudEvent or a bulk delivery.
+pub fn read_message(body: &[u8]) -> Result<Value, Unreadable> {
+    serde_json::from_slice(body).map_err(|e| Unreadable(format!("the message is not JSON: {e}")))
 }
 
-/// The task event in an already parsed message (a bulk delivery's entry, for one).
+/// The task event in one message (a single delivery, or a bulk delivery's entry).
 pub fn parse_event(envelope: &Value) -> Result<TaskEvent, Unreadable> {
     let fields = match envelope {
         Value::Object(fields) => fields,
         // A CloudEvent serialised as a string, as a bulk entry may carry it.
         Value::String(text) => {
-            let inner: Value =
-                serde_json::from_str(text).map_err(|e| Unreadable(format!("the message is not JSON: {e}")))?;
+            let inner = read_message(text.as_bytes())?;
             return match inner {
                 Value::Object(_) => parse_event(&inner),
                 _ => Err(Unreadable("the message is not a JSON object".into())),
@@ -40,7 +39,7 @@ pub fn parse_event(envelope: &Value) -> Result<TaskEvent, Unreadable> {
     let event = if let Some(data) = fields.get("data") {
         match data {
             Value::String(text) => serde_json::from_str(text),
-            other => serde_json::from_value(other.clone()),
+            other => TaskEvent::deserialize(other),
         }
     } else if let Some(encoded) = fields.get("data_base64") {
         let encoded = encoded
@@ -51,7 +50,7 @@ pub fn parse_event(envelope: &Value) -> Result<TaskEvent, Unreadable> {
             .map_err(|e| Unreadable(format!("data_base64 is not base64: {e}")))?;
         serde_json::from_slice(&bytes)
     } else if fields.contains_key("event_id") {
-        serde_json::from_value(envelope.clone())
+        TaskEvent::deserialize(envelope)
     } else {
         return Err(Unreadable("the CloudEvent has neither data nor data_base64".into()));
     };
@@ -78,7 +77,7 @@ mod tests {
         let as_base64 = json!({"id":"x","data_base64":
             base64::engine::general_purpose::STANDARD.encode(event_json().to_string())});
         for body in [as_object, as_string, as_base64, event_json()] {
-            let event = parse_delivery(body.to_string().as_bytes()).unwrap();
+            let event = parse_event(&body).unwrap();
             assert_eq!(event.task_id, 7);
             assert_eq!(event.user_id, "u1");
             assert!(event.task_data.completed);
@@ -95,7 +94,10 @@ mod tests {
             json!({"data":"{broken"}).to_string(),
             json!({"data_base64":"***"}).to_string(),
         ] {
-            assert!(parse_delivery(body.as_bytes()).is_err(), "{body}");
+            assert!(
+                read_message(body.as_bytes()).and_then(|m| parse_event(&m)).is_err(),
+                "{body}"
+            );
         }
     }
 }

@@ -15,7 +15,7 @@ use serde_json::{Value, json};
 use domain::TaskEvent;
 
 use crate::Subscriber;
-use crate::cloud_event::{Unreadable, parse_event};
+use crate::cloud_event::{Unreadable, parse_event, read_message};
 
 #[derive(Debug, Clone)]
 pub struct DaprSubscription {
@@ -83,12 +83,9 @@ async fn declare(State(handler): State<Arc<Handler>>) -> Json<Value> {
 /// when the message can never be read (the sidecar moves it to the dead-letter topic instead
 /// of blocking the partition with endless retries).
 async fn receive(State(handler): State<Arc<Handler>>, body: Bytes) -> Json<Value> {
-    let message: Value = match serde_json::from_slice(&body) {
+    let message = match read_message(&body) {
         Ok(message) => message,
-        Err(e) => {
-            let status = handler.drop_unreadable(&Unreadable(format!("the message is not JSON: {e}")), &body);
-            return Json(json!({ "status": status }));
-        }
+        Err(reason) => return Json(json!({ "status": handler.drop_unreadable(&reason, &body) })),
     };
     match message.get("entries").and_then(Value::as_array) {
         Some(entries) => Json(handler.receive_bulk(entries).await),
@@ -98,12 +95,10 @@ async fn receive(State(handler): State<Arc<Handler>>, body: Bytes) -> Json<Value
 
 impl Handler {
     async fn receive_one(&self, message: &Value, body: &[u8]) -> &'static str {
-        let status = match parse_event(message) {
+        match parse_event(message) {
             Err(reason) => self.drop_unreadable(&reason, body),
             Ok(event) => self.handle(std::slice::from_ref(&event)).await,
-        };
-        self.count(status, 1);
-        status
+        }
     }
 
     /// One status per entry: DROP for unreadable entries; the readable ones are handled as one
@@ -121,14 +116,12 @@ impl Handler {
                 }
                 Err(reason) => {
                     let status = self.drop_unreadable(&reason, entry.to_string().as_bytes());
-                    self.count(status, 1);
                     statuses.push(json!({ "entryId": entry_id, "status": status }));
                 }
             }
         }
         if !events.is_empty() {
             let status = self.handle(&events).await;
-            self.count(status, events.len() as u64);
             statuses.extend(
                 readable
                     .into_iter()
@@ -139,7 +132,7 @@ impl Handler {
     }
 
     async fn handle(&self, events: &[TaskEvent]) -> &'static str {
-        match self.subscriber.handle(events).await {
+        let status = match self.subscriber.handle(events).await {
             Ok(()) => "SUCCESS",
             Err(e) => {
                 let event_ids: Vec<String> = events.iter().map(|e| e.event_id.to_string()).collect();
@@ -151,13 +144,16 @@ impl Handler {
                 );
                 "RETRY"
             }
-        }
+        };
+        self.count(status, events.len() as u64);
+        status
     }
 
     fn drop_unreadable(&self, reason: &Unreadable, message: &[u8]) -> &'static str {
         tracing::warn!(subscriber = self.subscriber.name(), %reason,
             message = %String::from_utf8_lossy(&message[..message.len().min(512)]),
             "dropping an unreadable message (to the dead-letter topic)");
+        self.count("DROP", 1);
         "DROP"
     }
 

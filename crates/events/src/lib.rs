@@ -4,7 +4,7 @@
 //! The api side and the audit side meet only through `TaskEvent` and these traits.
 
 mod bus;
-pub mod cloud_event;
+mod cloud_event;
 mod dapr_publisher;
 mod dapr_subscription;
 mod relay;

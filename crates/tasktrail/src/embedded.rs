@@ -86,20 +86,14 @@ pub async fn start(args: ServeArgs) -> anyhow::Result<Running> {
     );
 
     let checks = vec![
-        ("api_database", {
-            let s = api_store.clone();
-            ops::readiness_check(move || {
-                let s = s.clone();
-                async move { s.ping().await }
-            })
-        }),
-        ("audit_database", {
-            let s = audit_store.clone();
-            ops::readiness_check(move || {
-                let s = s.clone();
-                async move { s.ping().await }
-            })
-        }),
+        (
+            "api_database",
+            ops::readiness_check(api_store.clone(), |s| async move { s.ping().await }),
+        ),
+        (
+            "audit_database",
+            ops::readiness_check(audit_store.clone(), |s| async move { s.ping().await }),
+        ),
     ];
     let mut openapi = api::openapi::document();
     openapi.merge(audit::openapi::document());

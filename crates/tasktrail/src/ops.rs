@@ -14,12 +14,14 @@ use serde_json::json;
 /// A dependency the service cannot serve without (its database).
 pub type ReadinessCheck = Arc<dyn Fn() -> BoxFuture<'static, anyhow::Result<()>> + Send + Sync>;
 
-pub fn readiness_check<F, Fut>(check: F) -> ReadinessCheck
+/// A readiness check that runs `check` on `target` (a store, say) each time it is asked.
+pub fn readiness_check<T, F, Fut>(target: Arc<T>, check: F) -> ReadinessCheck
 where
-    F: Fn() -> Fut + Send + Sync + 'static,
+    T: ?Sized + Send + Sync + 'static,
+    F: Fn(Arc<T>) -> Fut + Send + Sync + 'static,
     Fut: Future<Output = anyhow::Result<()>> + Send + 'static,
 {
-    Arc::new(move || check().boxed())
+    Arc::new(move || check(target.clone()).boxed())
 }
 
 /// Liveness, readiness and metrics; the OpenAPI document at /api/docs for services with an API.

@@ -33,10 +33,9 @@ pub enum Command {
 /// its title ("the milk task").
 pub fn parse(message: &str) -> Command {
     let text = message.trim().trim_end_matches(['.', '!', '?']).trim();
-    let lower = text.to_lowercase();
-    let (verb, rest) = match lower.split_once(char::is_whitespace) {
-        Some((verb, _)) => (verb.to_owned(), text[verb.len()..].trim().to_owned()),
-        None => (lower.clone(), String::new()),
+    let (verb, rest) = match text.split_once(char::is_whitespace) {
+        Some((verb, rest)) => (verb.to_lowercase(), rest.trim().to_owned()),
+        None => (text.to_lowercase(), String::new()),
     };
     match verb.as_str() {
         "add" | "create" | "remember" | "new" if !rest.is_empty() => {
@@ -62,14 +61,10 @@ pub fn parse(message: &str) -> Command {
             text: strip_prefixes(&rest, &["for "]).to_owned(),
         },
         "complete" | "done" | "finish" | "check" if !rest.is_empty() => Command::Complete(task_ref(&rest)),
-        "mark" if !rest.is_empty() => {
-            let rest = rest
-                .trim_end_matches(" as done")
-                .trim_end_matches(" as completed")
-                .trim_end_matches(" done")
-                .trim_end_matches(" completed");
-            Command::Complete(task_ref(rest))
-        }
+        "mark" if !rest.is_empty() => Command::Complete(task_ref(strip_suffixes(
+            &rest,
+            &[" as done", " as completed", " done", " completed"],
+        ))),
         "delete" | "remove" | "drop" if !rest.is_empty() => Command::Delete(task_ref(&rest)),
         "rename" | "update" | "change" => match split_to(&rest) {
             Some((target, title)) => Command::Rename {
@@ -82,11 +77,27 @@ pub fn parse(message: &str) -> Command {
     }
 }
 
+/// `text` without the first of `prefixes` (ASCII, any case) it starts with.
 fn strip_prefixes<'a>(text: &'a str, prefixes: &[&str]) -> &'a str {
-    let lower = text.to_lowercase();
     for prefix in prefixes {
-        if lower.starts_with(prefix) && text.len() > prefix.len() {
+        // `get` keeps the cut on a character boundary whatever the user typed.
+        if text.len() > prefix.len()
+            && text
+                .get(..prefix.len())
+                .is_some_and(|head| head.eq_ignore_ascii_case(prefix))
+        {
             return text[prefix.len()..].trim();
+        }
+    }
+    text
+}
+
+/// `text` without the first of `suffixes` (ASCII, any case) it ends with.
+fn strip_suffixes<'a>(text: &'a str, suffixes: &[&str]) -> &'a str {
+    for suffix in suffixes {
+        let cut = text.len().saturating_sub(suffix.len());
+        if cut > 0 && text.get(cut..).is_some_and(|tail| tail.eq_ignore_ascii_case(suffix)) {
+            return text[..cut].trim();
         }
     }
     text
@@ -99,18 +110,8 @@ fn task_ref(text: &str) -> TaskRef {
     if let Ok(id) = cleaned.parse::<i32>() {
         return TaskRef::Id(id);
     }
-    let mut phrase = text.trim();
-    for prefix in ["the ", "my ", "a "] {
-        if phrase.len() > prefix.len() && phrase[..prefix.len()].eq_ignore_ascii_case(prefix) {
-            phrase = phrase[prefix.len()..].trim_start();
-        }
-    }
-    for suffix in [" task", " item", " one"] {
-        if phrase.len() > suffix.len() && phrase[phrase.len() - suffix.len()..].eq_ignore_ascii_case(suffix) {
-            phrase = phrase[..phrase.len() - suffix.len()].trim_end();
-        }
-    }
-    TaskRef::Title(phrase.to_owned())
+    let phrase = strip_prefixes(text.trim(), &["the ", "my ", "a "]);
+    TaskRef::Title(strip_suffixes(phrase, &[" task", " item", " one"]).to_owned())
 }
 
 /// Does the title match the phrase: every significant word of the phrase appears in it.
@@ -127,8 +128,11 @@ fn title_matches(title: &str, phrase: &str) -> bool {
 
 /// "<target> to <title>" (the last " to " splits, so titles may not contain one).
 fn split_to(text: &str) -> Option<(&str, &str)> {
-    let lower = text.to_lowercase();
-    let at = lower.rfind(" to ")?;
+    let at = text
+        .char_indices()
+        .rev()
+        .map(|(i, _)| i)
+        .find(|&i| text.get(i..i + 4).is_some_and(|s| s.eq_ignore_ascii_case(" to ")))?;
     let (target, title) = (text[..at].trim(), text[at + 4..].trim());
     (!target.is_empty() && !title.is_empty()).then_some((target, title))
 }
@@ -365,6 +369,16 @@ mod tests {
                 Command::Rename {
                     task: title("milk"),
                     title: "buy oat milk".into(),
+                },
+            ),
+            ("delete aéé", Command::Delete(title("aéé"))),
+            ("Delete THE Milk Task", Command::Delete(title("Milk"))),
+            ("İstanbul trip", Command::Help),
+            (
+                "rename çà va TO ça ira",
+                Command::Rename {
+                    task: title("çà va"),
+                    title: "ça ira".into(),
                 },
             ),
             ("hello", Command::Help),

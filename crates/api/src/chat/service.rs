@@ -1,11 +1,13 @@
 //! One chat turn: the user's message, the agent's answer and the tools it used, stored so that
 //! the server keeps nothing between requests; a repeated Idempotency-Key gets the first answer.
 
+use std::sync::Arc;
 use std::time::Duration;
 
-use domain::ValidationError;
-use domain::chat::{ChatReply, ChatRequest, ChatRole, Conversation, NewChatMessage, conversation_title, parse_message};
-use std::sync::Arc;
+use domain::chat::{
+    ChatReply, ChatRequest, ChatRole, Conversation, NewChatMessage, ToolCallRecord, conversation_title,
+    parse_idempotency_key, parse_message,
+};
 use web::{ApiError, ApiResult};
 
 use super::agent::{Agent, AgentError};
@@ -38,10 +40,6 @@ impl ChatService {
         }
     }
 
-    pub fn agent(&self) -> &Agent {
-        &self.agent
-    }
-
     pub async fn chat(
         &self,
         user_id: &str,
@@ -61,9 +59,7 @@ impl ChatService {
         let Some(key) = idempotency_key else {
             return self.turn(user_id, conversation, &message).await;
         };
-        if key.is_empty() || key.len() > 255 || key.chars().any(char::is_control) {
-            return Err(ValidationError::new("Idempotency-Key", "must be 1 to 255 printable characters").into());
-        }
+        let key = parse_idempotency_key(key)?;
         match self.store.claim_chat_request(user_id, key).await? {
             ChatClaim::Answered(reply) => return serde_json::from_value(reply).map_err(ApiError::internal),
             ChatClaim::Running => {
@@ -133,7 +129,7 @@ impl ChatService {
         conversation: Option<Conversation>,
         message: &str,
         answer: String,
-        calls: Vec<domain::chat::ToolCallRecord>,
+        calls: Vec<ToolCallRecord>,
     ) -> ApiResult<String> {
         let conversation = match conversation {
             Some(c) => c,

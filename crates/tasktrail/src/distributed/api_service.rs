@@ -56,13 +56,10 @@ pub async fn start(args: ApiArgs) -> anyhow::Result<Running> {
         }
     });
 
-    let checks = vec![("api_database", {
-        let s = store.clone();
-        ops::readiness_check(move || {
-            let s = s.clone();
-            async move { s.ping().await }
-        })
-    })];
+    let checks = vec![(
+        "api_database",
+        ops::readiness_check(store.clone(), |s| async move { s.ping().await }),
+    )];
     // The public origin serves the audit trail too (proxied), so the document describes both.
     let mut openapi = api::openapi::document();
     openapi.merge(audit::openapi::document());

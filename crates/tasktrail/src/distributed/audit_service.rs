@@ -23,13 +23,10 @@ pub async fn start(args: AuditArgs) -> anyhow::Result<Running> {
         args.retention.audit_retention,
         args.retention.audit_purge_interval,
     );
-    let checks = vec![("audit_database", {
-        let s = store.clone();
-        ops::readiness_check(move || {
-            let s = s.clone();
-            async move { s.ping().await }
-        })
-    })];
+    let checks = vec![(
+        "audit_database",
+        ops::readiness_check(store.clone(), |s| async move { s.ping().await }),
+    )];
     let app = audit::router(AuditState {
         store: store.clone(),
         auth: authenticator,

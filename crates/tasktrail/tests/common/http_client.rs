@@ -56,6 +56,21 @@ pub async fn call(
     (status, value)
 }
 
+/// Creates a task through the REST API; panics unless it is created.
+pub async fn create_task(client: &reqwest::Client, base: &str, user: &User, title: &str) -> Value {
+    let (status, task) = call(
+        client,
+        base,
+        Method::POST,
+        &format!("/api/{}/tasks", user.id),
+        Some(&user.token),
+        Some(json!({"title": title})),
+    )
+    .await;
+    assert_eq!(status, StatusCode::CREATED, "{task}");
+    task
+}
+
 /// The user's whole trail, every page, oldest first.
 pub async fn trail(client: &reqwest::Client, base: &str, user: &User) -> Vec<Value> {
     let mut events = Vec::new();

@@ -18,8 +18,8 @@ async fn each_change_is_one_kafka_record_and_one_audit_entry() {
     let http = client();
     let kafka = KafkaReader::connect().await;
     assert_eq!(kafka.partitions(TOPIC).await, vec![0, 1, 2, 3, 4, 5]);
-    let topic = stack(&["status"]);
-    assert!(topic.contains("kafka        healthy"), "{topic}");
+    let status = stack(&["status"]);
+    assert!(status.contains("kafka        healthy"), "{status}");
     let description = std::process::Command::new(repo_root_script("kafka"))
         .arg("status")
         .output()
@@ -140,16 +140,7 @@ async fn a_duplicate_is_stored_once_and_a_poison_message_is_dead_lettered() {
     let dlq_from = kafka.end_offsets(DEAD_LETTER_TOPIC).await;
     let user = new_user(&http).await;
 
-    let (status, first) = call(
-        &http,
-        API,
-        Method::POST,
-        &format!("/api/{}/tasks", user.id),
-        Some(&user.token),
-        Some(json!({"title": "first"})),
-    )
-    .await;
-    assert_eq!(status, StatusCode::CREATED, "{first}");
+    create_task(&http, API, &user, "first").await;
     let trail = wait_for_user_trail(&http, &user, 1, Duration::from_secs(5)).await;
     assert_eq!(trail.len(), 1);
     let event = trail[0]["event_data"].clone();
@@ -165,16 +156,7 @@ async fn a_duplicate_is_stored_once_and_a_poison_message_is_dead_lettered() {
     )
     .await;
 
-    let (status, second) = call(
-        &http,
-        API,
-        Method::POST,
-        &format!("/api/{}/tasks", user.id),
-        Some(&user.token),
-        Some(json!({"title": "second"})),
-    )
-    .await;
-    assert_eq!(status, StatusCode::CREATED, "{second}");
+    create_task(&http, API, &user, "second").await;
     let trail = wait_for_user_trail(&http, &user, 2, Duration::from_secs(10)).await;
     assert_eq!(
         trail.len(),

@@ -24,6 +24,13 @@ async fn chat(app: &TestApp, user: &User, body: Value) -> (StatusCode, Value) {
     .await
 }
 
+/// The assistant's reply to the next message of a conversation.
+async fn say(app: &TestApp, user: &User, conversation: &str, message: &str) -> Value {
+    chat(app, user, json!({"conversation_id": conversation, "message": message}))
+        .await
+        .1
+}
+
 async fn tasks(app: &TestApp, user: &User) -> Vec<Value> {
     let (status, body) = app
         .call(Method::GET, &format!("/api/{}/tasks", user.id), Some(&user.token), None)
@@ -60,12 +67,7 @@ async fn the_offline_assistant_manages_tasks(backend: Backend) {
     assert_eq!(listed.len(), 1);
     assert_eq!(listed[0]["title"], "buy milk");
 
-    let (_, reply) = chat(
-        &app,
-        &user,
-        json!({"conversation_id": conversation, "message": "add milk the cow"}),
-    )
-    .await;
+    let reply = say(&app, &user, &conversation, "add milk the cow").await;
     assert_eq!(tools_used(&reply), ["add_task"]);
     assert!(
         !reply["response"].as_str().unwrap().contains("offline assistant"),
@@ -73,39 +75,19 @@ async fn the_offline_assistant_manages_tasks(backend: Backend) {
     );
 
     // Two tasks match "milk": it asks instead of guessing, and changes nothing.
-    let (_, reply) = chat(
-        &app,
-        &user,
-        json!({"conversation_id": conversation, "message": "complete the milk task"}),
-    )
-    .await;
+    let reply = say(&app, &user, &conversation, "complete the milk task").await;
     assert!(reply["response"].as_str().unwrap().contains("Which one"), "{reply}");
     assert!(!tools_used(&reply).contains(&"complete_task"));
 
-    let (_, reply) = chat(
-        &app,
-        &user,
-        json!({"conversation_id": conversation, "message": "complete buy milk"}),
-    )
-    .await;
+    let reply = say(&app, &user, &conversation, "complete buy milk").await;
     assert_eq!(tools_used(&reply), ["list_tasks", "complete_task"], "{reply}");
-    let (_, reply) = chat(
-        &app,
-        &user,
-        json!({"conversation_id": conversation, "message": "show my pending tasks"}),
-    )
-    .await;
+    let reply = say(&app, &user, &conversation, "show my pending tasks").await;
     let listing = reply["response"].as_str().unwrap();
     assert!(
         listing.contains("milk the cow") && !listing.contains("buy milk"),
         "{listing}"
     );
-    let (_, reply) = chat(
-        &app,
-        &user,
-        json!({"conversation_id": conversation, "message": "delete milk the cow"}),
-    )
-    .await;
+    let reply = say(&app, &user, &conversation, "delete milk the cow").await;
     assert_eq!(
         reply["tool_calls"].as_array().unwrap().last().unwrap()["result"]["status"],
         "deleted",

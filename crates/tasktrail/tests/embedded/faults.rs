@@ -265,32 +265,14 @@ async fn one_relay_among_replicas_and_the_standby_takes_over() {
     // Changes made through the standby are delivered by the leader.
     let user = harness::signup(&client, &second.base).await;
     for i in 0..5 {
-        let (status, body) = harness::call(
-            &client,
-            &second.base,
-            Method::POST,
-            &format!("/api/{}/tasks", user.id),
-            Some(&user.token),
-            Some(json!({"title": format!("before {i}")})),
-        )
-        .await;
-        assert_eq!(status, StatusCode::CREATED, "{body}");
+        harness::create_task(&client, &second.base, &user, &format!("before {i}")).await;
     }
     let trail = harness::wait_for_trail(&client, &second.base, &user, 5, Duration::from_secs(5)).await;
     assert_eq!(trail.len(), 5);
 
     first.kill_hard();
     for i in 0..5 {
-        let (status, body) = harness::call(
-            &client,
-            &second.base,
-            Method::POST,
-            &format!("/api/{}/tasks", user.id),
-            Some(&user.token),
-            Some(json!({"title": format!("after {i}")})),
-        )
-        .await;
-        assert_eq!(status, StatusCode::CREATED, "{body}");
+        harness::create_task(&client, &second.base, &user, &format!("after {i}")).await;
     }
     let trail = harness::wait_for_trail(&client, &second.base, &user, 10, Duration::from_secs(15)).await;
     assert_eq!(trail.len(), 10, "the standby took over and delivered everything");

@@ -6,7 +6,7 @@ use std::time::{Duration, Instant};
 
 use clap::Parser;
 use reqwest::{Method, StatusCode};
-use serde_json::{Value, json};
+use serde_json::Value;
 use tasktrail::config::{Cli, Command, ServeArgs};
 use tasktrail::server::Running as Embedded;
 
@@ -135,16 +135,7 @@ impl TestApp {
     }
 
     pub async fn create_task(&self, user: &User, title: &str) -> Value {
-        let (status, task) = self
-            .call(
-                Method::POST,
-                &format!("/api/{}/tasks", user.id),
-                Some(&user.token),
-                Some(json!({"title": title})),
-            )
-            .await;
-        assert_eq!(status, StatusCode::CREATED, "{task}");
-        task
+        create_task(&self.client, &self.base, user, title).await
     }
 
     pub async fn trail(&self, user: &User) -> Vec<Value> {
