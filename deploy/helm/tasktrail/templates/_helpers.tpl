@@ -102,7 +102,7 @@ Database references, as "secretName/key" strings (one per database); the chart's
 
 {{/* "name/key" -> a secretKeyRef block */}}
 {{- define "tasktrail.secretKeyRef" -}}
-{{- $parts := splitn "/" 2 . }}
+{{- $parts := splitn "/" 2 . -}}
 secretKeyRef:
   name: {{ $parts._0 }}
   key: {{ $parts._1 }}
