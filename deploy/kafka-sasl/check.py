@@ -5,8 +5,11 @@
       Take the Helm chart's rendering, pick its one pubsub.kafka Component and write it as a
       self-hosted resource for daprd: only the secretKeyRefs change (they resolve from a local
       env secret store instead of Kubernetes; their values come from the Secrets in the
-      rendering). The rendering's Resiliency and Subscription are written unchanged. Prints a
-      JSON summary (component name, the chart's secretKeyRefs, env vars to set, values).
+      rendering). The rendering's Resiliency and Subscription are written unchanged. Writes a
+      summary to OUTDIR.json; prints the component's name, then the env vars to set (K=V lines).
+  check.py expect BROKERS CA_FILE USERNAME PASSWORD SUMMARY...
+      Check summaries against what the Redpanda flavour must render; prints each one's
+      secretKeyRefs, a line per summary.
   check.py publish DAPR_URL PUBSUB TOPIC N USERS OUT_JSONL
       Publish N tasktrail events through a daprd's HTTP publish API, one request each.
   check.py audit EVENTS_JSONL DB_JSON
@@ -87,9 +90,35 @@ def component(rendered, outdir, prefix, store, drop=()):
                 with open(os.path.join(outdir, f"{kind.lower()}-{d['metadata']['name']}.yaml"), "w") as f:
                     yaml.safe_dump(d, f, sort_keys=False)
     values = {i["name"]: i.get("value") for i in items if "value" in i}
-    json.dump({"name": comp["metadata"]["name"], "refs": refs, "env": env,
-               "previous_secret_store": previous_store, "values": values,
-               "scopes": comp.get("scopes")}, sys.stdout)
+    with open(outdir + ".json", "w") as f:
+        json.dump({"name": comp["metadata"]["name"], "refs": refs, "env": env,
+                   "previous_secret_store": previous_store, "values": values,
+                   "scopes": comp.get("scopes")}, f, indent=1)
+    print(comp["metadata"]["name"])
+    for k, v in env.items():
+        print(f"{k}={v}")
+
+
+def expect(brokers, ca_file, username, password, *summaries):
+    for summary in summaries:
+        expect_one(summary, brokers, ca_file, username, password)
+
+
+def expect_one(summary, brokers, ca_file, username, password):
+    d = json.load(open(summary))
+    v = d["values"]
+    want = {"authType": "password", "saslMechanism": "SHA-256", "brokers": brokers,
+            "caCert": open(ca_file).read().strip()}
+    wrong = [f"{k}={(v.get(k) or '')[:60]!r} (want {w[:60]!r})" for k, w in want.items()
+             if (v.get(k) or "").strip() != w]
+    refs = {r["item"]: r for r in d["refs"]}
+    if sorted(refs) != ["saslPassword", "saslUsername"]:
+        wrong.append(f"secretKeyRefs on {sorted(refs)} (want saslUsername, saslPassword)")
+    elif (d["env"][refs["saslUsername"]["env"]], d["env"][refs["saslPassword"]["env"]]) != (username, password):
+        wrong.append("saslUsername/saslPassword do not resolve to the user's credentials")
+    if wrong:
+        die(f"{os.path.basename(summary)}: " + "; ".join(wrong))
+    print(", ".join(f"{r['secret']}/{r['key']}" for r in d["refs"]))
 
 
 def events(n, users):
@@ -204,6 +233,8 @@ def main(argv):
             else:
                 pos.append(a)
         component(*pos, drop=drop)
+    elif cmd == "expect":
+        expect(*args)
     elif cmd == "publish":
         publish(args[0], args[1], args[2], int(args[3]), int(args[4]), args[5])
     elif cmd == "audit":
