@@ -141,12 +141,7 @@ pub async fn execute(args: &BenchArgs) -> anyhow::Result<Report> {
         .buffer_unordered(64)
         .collect()
         .await;
-    Ok(Report::new(
-        settled,
-        ops_in_window,
-        window,
-        totals.errors.load(Ordering::Relaxed),
-    ))
+    Ok(Report::new(settled, ops_in_window, window, &totals))
 }
 
 async fn progress_lines(totals: Arc<Totals>, start: Instant, duration: Duration) {

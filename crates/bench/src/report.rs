@@ -1,7 +1,9 @@
 use std::fmt;
 use std::time::Duration;
 
-use crate::user::Settled;
+use std::sync::atomic::Ordering;
+
+use crate::user::{Settled, Totals};
 
 pub struct Report {
     /// Operations answered within the measured window.
@@ -10,6 +12,10 @@ pub struct Report {
     pub ops_timed: usize,
     pub measured: Duration,
     pub errors: u64,
+    /// Failed operations by cause (HTTP status or transport error kind), most frequent first.
+    pub failures: Vec<(String, u64)>,
+    /// Observers' trail reads that failed during the run and were retried.
+    pub trail_errors: u64,
     pub http_p50_ms: f64,
     pub http_p99_ms: f64,
     pub audit_p50_ms: f64,
@@ -30,7 +36,15 @@ fn percentile_ms(sorted_us: &[u64], p: f64) -> f64 {
 }
 
 impl Report {
-    pub fn new(users: Vec<Settled>, ops: u64, measured: Duration, errors: u64) -> Self {
+    pub fn new(users: Vec<Settled>, ops: u64, measured: Duration, totals: &Totals) -> Self {
+        let mut failures: Vec<(String, u64)> = totals
+            .failures
+            .lock()
+            .unwrap()
+            .iter()
+            .map(|(cause, n)| (cause.clone(), *n))
+            .collect();
+        failures.sort_by(|a, b| b.1.cmp(&a.1));
         let mut http: Vec<u64> = users.iter().flat_map(|u| u.http_latencies_us.iter().copied()).collect();
         let mut audit: Vec<u64> = users
             .iter()
@@ -42,7 +56,9 @@ impl Report {
             ops,
             ops_timed: http.len(),
             measured,
-            errors,
+            errors: totals.errors.load(Ordering::Relaxed),
+            failures,
+            trail_errors: totals.trail_errors.load(Ordering::Relaxed),
             http_p50_ms: percentile_ms(&http, 50.0),
             http_p99_ms: percentile_ms(&http, 99.0),
             audit_p50_ms: percentile_ms(&audit, 50.0),
@@ -75,6 +91,17 @@ impl fmt::Display for Report {
             self.errors,
             self.ops_timed
         )?;
+        if !self.failures.is_empty() {
+            let causes: Vec<String> = self.failures.iter().map(|(cause, n)| format!("{cause}: {n}")).collect();
+            writeln!(f, "failed by cause  {}", causes.join(", "))?;
+        }
+        if self.trail_errors > 0 {
+            writeln!(
+                f,
+                "trail reads      {} failed during the run (retried)",
+                self.trail_errors
+            )?;
+        }
         writeln!(
             f,
             "HTTP latency     p50 {:.1} ms   p99 {:.1} ms",

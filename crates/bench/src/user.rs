@@ -1,6 +1,6 @@
-use std::collections::HashMap;
-use std::sync::Arc;
+use std::collections::{BTreeMap, HashMap};
 use std::sync::atomic::AtomicU64;
+use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use serde::Deserialize;
@@ -12,6 +12,47 @@ use crate::bump;
 pub struct Totals {
     pub ops: AtomicU64,
     pub errors: AtomicU64,
+    /// Failed operations by cause: the HTTP status, or the kind of transport error.
+    pub failures: Mutex<BTreeMap<String, u64>>,
+    /// Observers' trail reads that failed during the run (they are retried).
+    pub trail_errors: AtomicU64,
+}
+
+impl Totals {
+    fn failed(&self, e: &anyhow::Error) {
+        bump(&self.errors);
+        *self.failures.lock().unwrap().entry(cause(e)).or_default() += 1;
+    }
+}
+
+/// An operation answered with a status other than 2xx.
+#[derive(Debug)]
+struct StatusFailure {
+    operation: String,
+    status: reqwest::StatusCode,
+    body: String,
+}
+
+impl std::fmt::Display for StatusFailure {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "{} answered {}: {}", self.operation, self.status, self.body)
+    }
+}
+
+impl std::error::Error for StatusFailure {}
+
+fn cause(e: &anyhow::Error) -> String {
+    if let Some(failure) = e.downcast_ref::<StatusFailure>() {
+        return failure.status.as_u16().to_string();
+    }
+    match e.downcast_ref::<reqwest::Error>() {
+        Some(e) if e.is_connect() => "connect error",
+        Some(e) if e.is_timeout() => "timeout",
+        Some(e) if e.is_body() || e.is_decode() => "broken response body",
+        Some(_) => "request error",
+        None => "other",
+    }
+    .to_owned()
 }
 
 /// One simulated user: its token, the events it caused, and what its trail has shown so far.
@@ -115,7 +156,7 @@ impl SimUser {
         while Instant::now() < deadline {
             round += 1;
             if let Err(e) = self.one_round(round, &totals, &mut next_start, schedule.interval).await {
-                bump(&totals.errors);
+                totals.failed(&e);
                 warn_line(&format!("operation failed: {e:#}"));
                 tokio::time::sleep(Duration::from_millis(100)).await;
             }
@@ -141,7 +182,7 @@ impl SimUser {
             .json()
             .await?;
         let id = created.id;
-        self.expect((id, "created".into()), Instant::now()).await;
+        self.expect((id, "created".into()), Instant::now(), totals).await;
         let task = format!("{tasks}/{id}");
         let update = self
             .client
@@ -192,33 +233,37 @@ impl SimUser {
         let response = request.bearer_auth(&self.token).send().await?;
         self.http_latencies_us.push(intended.elapsed().as_micros() as u64);
         let status = response.status();
-        anyhow::ensure!(
-            status.is_success(),
-            "{event_type} answered {status}: {}",
-            response.text().await.unwrap_or_default()
-        );
+        if !status.is_success() {
+            return Err(StatusFailure {
+                operation: event_type.to_owned(),
+                status,
+                body: response.text().await.unwrap_or_default(),
+            }
+            .into());
+        }
         bump(&totals.ops);
         if let Some(id) = task_id {
-            self.expect((id, event_type.to_owned()), Instant::now()).await;
+            self.expect((id, event_type.to_owned()), Instant::now(), totals).await;
         }
         Ok(response)
     }
 
     /// Notes an event the server owes us; observers wait to see it.
-    async fn expect(&mut self, key: (i64, String), answered: Instant) {
+    async fn expect(&mut self, key: (i64, String), answered: Instant, totals: &Totals) {
         self.expected.insert(key.clone(), answered);
         if self.observer {
-            self.watch_until_seen(&key).await;
+            self.watch_until_seen(&key, totals).await;
         }
     }
 
     /// Observers poll their trail every 50 ms until the event shows, timing op-to-audit.
-    async fn watch_until_seen(&mut self, key: &(i64, String)) {
+    async fn watch_until_seen(&mut self, key: &(i64, String), totals: &Totals) {
         let give_up = Instant::now() + Duration::from_secs(10);
         // Short waits first: most events show within milliseconds.
         let mut waits = [2u64, 5, 10, 20].into_iter().chain(std::iter::repeat(50));
         while !self.seen_after.contains_key(key) && Instant::now() < give_up {
             if let Err(e) = self.poll_trail().await {
+                bump(&totals.trail_errors);
                 warn_line(&format!("reading the trail failed: {e:#}"));
             }
             if !self.seen_after.contains_key(key) {

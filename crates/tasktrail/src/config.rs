@@ -44,6 +44,10 @@ pub struct ServeArgs {
     /// Address to listen on.
     #[arg(long, env = "TASKTRAIL_ADDR", default_value = "127.0.0.1:8080")]
     pub addr: SocketAddr,
+    /// On SIGTERM, keep serving this long with /readyz answering 503, so that a load balancer
+    /// stops sending requests before the server stops accepting them (docs/zero-downtime.md).
+    #[arg(long, env = "TASKTRAIL_SHUTDOWN_DRAIN", value_parser = humantime::parse_duration, default_value = "0s")]
+    pub shutdown_drain: Duration,
     /// Where the SQLite files and the generated JWT secret live.
     #[arg(long, env = "TASKTRAIL_DATA_DIR", default_value = "./data")]
     pub data_dir: PathBuf,
@@ -70,6 +74,10 @@ pub struct ApiArgs {
     /// Address to listen on.
     #[arg(long, env = "TASKTRAIL_ADDR", default_value = "0.0.0.0:8080")]
     pub addr: SocketAddr,
+    /// On SIGTERM, keep serving this long with /readyz answering 503, so that load balancers
+    /// and Kubernetes endpoints stop sending requests first (docs/zero-downtime.md).
+    #[arg(long, env = "TASKTRAIL_SHUTDOWN_DRAIN", value_parser = humantime::parse_duration, default_value = "5s")]
+    pub shutdown_drain: Duration,
     /// The api's PostgreSQL database (users, tasks, outbox).
     #[arg(long, env = "DATABASE_URL", hide_env_values = true)]
     pub database_url: String,
@@ -99,6 +107,9 @@ pub struct AuditArgs {
     /// Address to listen on (the sidecar delivers events here too).
     #[arg(long, env = "TASKTRAIL_ADDR", default_value = "0.0.0.0:8081")]
     pub addr: SocketAddr,
+    /// On SIGTERM, keep serving this long with /readyz answering 503 (docs/zero-downtime.md).
+    #[arg(long, env = "TASKTRAIL_SHUTDOWN_DRAIN", value_parser = humantime::parse_duration, default_value = "5s")]
+    pub shutdown_drain: Duration,
     /// The audit service's PostgreSQL database (audit_log).
     #[arg(long, env = "DATABASE_URL", hide_env_values = true)]
     pub database_url: String,
@@ -119,6 +130,9 @@ pub struct NotifyArgs {
     /// Address to listen on (the sidecar delivers events here).
     #[arg(long, env = "TASKTRAIL_ADDR", default_value = "0.0.0.0:8082")]
     pub addr: SocketAddr,
+    /// On SIGTERM, keep serving this long with /readyz answering 503 (docs/zero-downtime.md).
+    #[arg(long, env = "TASKTRAIL_SHUTDOWN_DRAIN", value_parser = humantime::parse_duration, default_value = "5s")]
+    pub shutdown_drain: Duration,
     #[command(flatten)]
     pub dapr: DaprArgs,
     #[command(flatten)]

@@ -12,7 +12,7 @@ use tokio::sync::Notify;
 
 use crate::config::ServeArgs;
 use crate::ops;
-use crate::server::{self, Running};
+use crate::server::{self, Running, Server};
 
 /// The api's and the audit's databases: the one PostgreSQL database given, or two SQLite files
 /// (two files, two write locks: audit inserts never queue behind task writes).
@@ -98,18 +98,19 @@ pub async fn start(args: ServeArgs) -> anyhow::Result<Running> {
     let mut openapi = api::openapi::document();
     openapi.merge(audit::openapi::document());
 
+    let server = Server::new(args.addr, args.shutdown_drain);
     let app = api::router(api_state)
         .merge(audit::router(audit_state))
-        .merge(ops::router(checks, Some(openapi)));
-    let running = server::start(
-        args.addr,
-        app,
-        vec![
-            server::background(move |stop| relay.run(stop)),
-            server::background(move |stop| purger.run(stop)),
-        ],
-    )
-    .await?;
+        .merge(ops::router(checks, Some(openapi), server.draining()));
+    let running = server
+        .start(
+            app,
+            vec![
+                server::background(move |stop| relay.run(stop)),
+                server::background(move |stop| purger.run(stop)),
+            ],
+        )
+        .await?;
     tracing::info!(addr = %running.addr, database = if args.database_url.is_some() { "postgres" } else { "sqlite" }, "tasktrail serving (embedded mode)");
     Ok(running)
 }

@@ -11,6 +11,8 @@ use futures::FutureExt;
 use futures::future::BoxFuture;
 use serde_json::json;
 
+use crate::server::Draining;
+
 /// A dependency the service cannot serve without (its database).
 pub type ReadinessCheck = Arc<dyn Fn() -> BoxFuture<'static, anyhow::Result<()>> + Send + Sync>;
 
@@ -25,11 +27,17 @@ where
 }
 
 /// Liveness, readiness and metrics; the OpenAPI document at /api/docs for services with an API.
-pub fn router(checks: Vec<(&'static str, ReadinessCheck)>, openapi: Option<utoipa::openapi::OpenApi>) -> Router {
+/// Readiness answers 503 once the server is draining, whatever the checks say, so that load
+/// balancers stop sending new requests while the requests they sent are still served.
+pub fn router(
+    checks: Vec<(&'static str, ReadinessCheck)>,
+    openapi: Option<utoipa::openapi::OpenApi>,
+    draining: Draining,
+) -> Router {
     let checks = Arc::new(checks);
     let router = Router::new()
         .route("/healthz", get(|| async { Json(json!({"status": "ok"})) }))
-        .route("/readyz", get(move || readiness(checks.clone())))
+        .route("/readyz", get(move || readiness(checks.clone(), draining.clone())))
         .route("/metrics", get(|| async { web::telemetry::metrics_handle().render() }));
     match openapi {
         Some(openapi) => {
@@ -40,7 +48,13 @@ pub fn router(checks: Vec<(&'static str, ReadinessCheck)>, openapi: Option<utoip
     }
 }
 
-async fn readiness(checks: Arc<Vec<(&'static str, ReadinessCheck)>>) -> impl IntoResponse {
+async fn readiness(checks: Arc<Vec<(&'static str, ReadinessCheck)>>, draining: Draining) -> impl IntoResponse {
+    if draining.is_draining() {
+        return (
+            StatusCode::SERVICE_UNAVAILABLE,
+            Json(json!({"ready": false, "draining": true})),
+        );
+    }
     let mut report = serde_json::Map::new();
     let mut ready = true;
     for (name, check) in checks.iter() {

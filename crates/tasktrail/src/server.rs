@@ -1,8 +1,12 @@
-//! Serving one application (embedded mode or one of the three services): bind, serve until
-//! stopped, let in-flight requests finish, then stop the background work.
+//! Serving one application (embedded mode or one of the three services) and its lifecycle:
+//! bind and serve; on shutdown first report unready while still serving (the drain delay, so
+//! that load balancers stop sending new requests), then stop accepting and let in-flight
+//! requests finish, then stop the background work (the outbox relay gives up its lease).
 
 use std::future::Future;
 use std::net::SocketAddr;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Duration;
 
 use anyhow::Context;
@@ -25,6 +29,86 @@ where
     Box::new(move |stop| task(stop).boxed())
 }
 
+/// Set once shutdown has begun; readiness (`ops`) answers 503 from then on.
+#[derive(Debug, Clone, Default)]
+pub struct Draining(Arc<AtomicBool>);
+
+impl Draining {
+    pub fn is_draining(&self) -> bool {
+        self.0.load(Ordering::Relaxed)
+    }
+
+    fn begin(&self) {
+        self.0.store(true, Ordering::Relaxed);
+    }
+}
+
+/// One HTTP server, configured before its router is built (the router's readiness route needs
+/// the server's [`Draining`] flag).
+pub struct Server {
+    addr: SocketAddr,
+    drain: Duration,
+    draining: Draining,
+}
+
+impl Server {
+    /// `drain`: how long to keep serving, unready, after shutdown begins.
+    pub fn new(addr: SocketAddr, drain: Duration) -> Self {
+        Self {
+            addr,
+            drain,
+            draining: Draining::default(),
+        }
+    }
+
+    pub fn draining(&self) -> Draining {
+        self.draining.clone()
+    }
+
+    pub async fn start(self, app: Router, background: Vec<BackgroundTask>) -> anyhow::Result<Running> {
+        let app = web::middleware::standard_layers(app).layer(TimeoutLayer::with_status_code(
+            axum::http::StatusCode::REQUEST_TIMEOUT,
+            Duration::from_secs(30),
+        ));
+        let listener = tokio::net::TcpListener::bind(self.addr)
+            .await
+            .with_context(|| format!("binding {}", self.addr))?;
+        let addr = listener.local_addr()?;
+        let stop = CancellationToken::new();
+        let background_stop = CancellationToken::new();
+        let tasks: Vec<_> = background
+            .into_iter()
+            .map(|task| tokio::spawn(task(background_stop.clone())))
+            .collect();
+
+        let (drain, draining, server_stop) = (self.drain, self.draining, stop.clone());
+        let stop_accepting = async move {
+            server_stop.cancelled().await;
+            draining.begin();
+            if !drain.is_zero() {
+                tracing::info!(drain_ms = drain.as_millis() as u64, "draining: unready, still serving");
+                tokio::time::sleep(drain).await;
+            }
+            tracing::info!("no longer accepting connections; finishing in-flight requests");
+        };
+        let done = tokio::spawn(async move {
+            axum::serve(listener, app.into_make_service_with_connect_info::<SocketAddr>())
+                .with_graceful_shutdown(stop_accepting)
+                .await?;
+            // Requests have finished; every committed event is in the outbox. Stop the
+            // background work: the relay ends, its lock connection closes and a standby
+            // replica takes the lease; undelivered events wait in the outbox for it.
+            background_stop.cancel();
+            for task in tasks {
+                let _ = task.await;
+            }
+            tracing::info!("stopped");
+            Ok(())
+        });
+        Ok(Running { addr, stop, done })
+    }
+}
+
 pub struct Running {
     pub addr: SocketAddr,
     stop: CancellationToken,
@@ -32,7 +116,8 @@ pub struct Running {
 }
 
 impl Running {
-    /// Starts draining: in-flight requests finish, then the background work stops.
+    /// Begins shutdown: unready for the drain delay, then in-flight requests finish, then the
+    /// background work stops.
     pub fn shutdown(&self) {
         self.stop.cancel();
     }
@@ -45,42 +130,87 @@ impl Running {
         self.done.await?
     }
 
-    /// Runs until SIGTERM or Ctrl-C, then drains.
+    /// Runs until SIGTERM or Ctrl-C, then shuts down as [`Running::shutdown`] does.
     pub async fn until_signal(self) -> anyhow::Result<()> {
         web::shutdown::cancel_on_signal(self.stop_token());
         self.wait().await
     }
 }
 
-pub async fn start(addr: SocketAddr, app: Router, background: Vec<BackgroundTask>) -> anyhow::Result<Running> {
-    let app = web::middleware::standard_layers(app).layer(TimeoutLayer::with_status_code(
-        axum::http::StatusCode::REQUEST_TIMEOUT,
-        Duration::from_secs(30),
-    ));
-    let listener = tokio::net::TcpListener::bind(addr)
-        .await
-        .with_context(|| format!("binding {addr}"))?;
-    let addr = listener.local_addr()?;
-    let stop = CancellationToken::new();
-    let background_stop = CancellationToken::new();
-    let tasks: Vec<_> = background
-        .into_iter()
-        .map(|task| tokio::spawn(task(background_stop.clone())))
-        .collect();
+#[cfg(test)]
+mod tests {
+    use std::sync::Mutex;
+    use std::time::Instant;
 
-    let server_stop = stop.clone();
-    let done = tokio::spawn(async move {
-        axum::serve(listener, app.into_make_service_with_connect_info::<SocketAddr>())
-            .with_graceful_shutdown(async move { server_stop.cancelled().await })
-            .await?;
-        // Requests have drained; every committed event is in the outbox. Stop the background
-        // work; undelivered events wait in the outbox for the next start.
-        background_stop.cancel();
-        for task in tasks {
-            let _ = task.await;
+    use axum::routing::get;
+
+    use super::*;
+
+    /// On shutdown: /readyz answers 503 at once while other requests are still served for the
+    /// drain delay; then a request in flight finishes; only then does background work stop,
+    /// and new connections are refused.
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn readiness_flips_first_then_in_flight_requests_finish_then_background_stops() {
+        let drain = Duration::from_millis(800);
+        let order = Arc::new(Mutex::new(Vec::<&'static str>::new()));
+        let server = Server::new("127.0.0.1:0".parse().unwrap(), drain);
+        let slow_order = order.clone();
+        let app = Router::new()
+            .route("/work", get(|| async { "done" }))
+            .route(
+                "/slow",
+                get(move || async move {
+                    tokio::time::sleep(Duration::from_millis(600)).await;
+                    slow_order.lock().unwrap().push("slow request finished");
+                    "slow"
+                }),
+            )
+            .merge(crate::ops::router(vec![], None, server.draining()));
+        let background_order = order.clone();
+        let work = background(move |stop| async move {
+            stop.cancelled().await;
+            background_order.lock().unwrap().push("background stopped");
+        });
+        let running = server.start(app, vec![work]).await.unwrap();
+        let base = format!("http://{}", running.addr);
+        let http = reqwest::Client::new();
+        let status = |path: &'static str| {
+            let (http, base) = (http.clone(), base.clone());
+            async move {
+                http.get(format!("{base}{path}"))
+                    .send()
+                    .await
+                    .map(|r| r.status().as_u16())
+            }
+        };
+        assert_eq!(status("/readyz").await.unwrap(), 200);
+
+        let begun = Instant::now();
+        running.shutdown();
+        assert_eq!(
+            status("/readyz").await.unwrap(),
+            503,
+            "unready as soon as shutdown begins"
+        );
+        // Starts inside the drain and ends after it: it must still be answered.
+        let slow = tokio::spawn(status("/slow"));
+        while begun.elapsed() < drain - Duration::from_millis(200) {
+            assert_eq!(status("/work").await.unwrap(), 200, "served during the drain");
+            assert_eq!(status("/readyz").await.unwrap(), 503);
+            assert!(
+                order.lock().unwrap().is_empty(),
+                "background work runs during the drain"
+            );
+            tokio::time::sleep(Duration::from_millis(50)).await;
         }
-        tracing::info!("stopped");
-        Ok(())
-    });
-    Ok(Running { addr, stop, done })
+        running.wait().await.unwrap();
+        assert!(begun.elapsed() >= drain, "stopped after {:?}", begun.elapsed());
+        assert_eq!(slow.await.unwrap().unwrap(), 200, "the in-flight request finished");
+        assert_eq!(*order.lock().unwrap(), ["slow request finished", "background stopped"]);
+        let fresh = reqwest::Client::new();
+        assert!(
+            fresh.get(format!("{base}/work")).send().await.is_err(),
+            "no longer accepting"
+        );
+    }
 }

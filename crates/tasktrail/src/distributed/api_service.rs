@@ -8,7 +8,7 @@ use tokio::sync::Notify;
 use super::audit_proxy;
 use crate::config::ApiArgs;
 use crate::ops;
-use crate::server::{self, Running};
+use crate::server::{self, Running, Server};
 
 pub async fn start(args: ApiArgs) -> anyhow::Result<Running> {
     web::telemetry::init_logging(args.log.log_format);
@@ -63,10 +63,11 @@ pub async fn start(args: ApiArgs) -> anyhow::Result<Running> {
     // The public origin serves the audit trail too (proxied), so the document describes both.
     let mut openapi = api::openapi::document();
     openapi.merge(audit::openapi::document());
+    let server = Server::new(args.addr, args.shutdown_drain);
     let app = api::router(state)
         .merge(audit_proxy::router(&args.audit_url)?)
-        .merge(ops::router(checks, Some(openapi)));
-    let running = server::start(args.addr, app, vec![relay_task]).await?;
+        .merge(ops::router(checks, Some(openapi), server.draining()));
+    let running = server.start(app, vec![relay_task]).await?;
     tracing::info!(addr = %running.addr, sidecar = %args.dapr.sidecar_url(), pubsub = %args.dapr.pubsub,
         topic = %args.dapr.topic, audit = %args.audit_url, "tasktrail api serving (distributed mode)");
     Ok(running)

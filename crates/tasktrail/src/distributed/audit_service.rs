@@ -5,7 +5,7 @@ use audit::{AuditConsumer, AuditState, RetentionPurger};
 
 use crate::config::AuditArgs;
 use crate::ops;
-use crate::server::{self, Running};
+use crate::server::{self, Running, Server};
 
 pub async fn start(args: AuditArgs) -> anyhow::Result<Running> {
     web::telemetry::init_logging(args.log.log_format);
@@ -27,6 +27,7 @@ pub async fn start(args: AuditArgs) -> anyhow::Result<Running> {
         "audit_database",
         ops::readiness_check(store.clone(), |s| async move { s.ping().await }),
     )];
+    let server = Server::new(args.addr, args.shutdown_drain);
     let app = audit::router(AuditState {
         store: store.clone(),
         auth: authenticator,
@@ -35,8 +36,10 @@ pub async fn start(args: AuditArgs) -> anyhow::Result<Running> {
         args.dapr.subscription(),
         Arc::new(AuditConsumer::new(store)),
     ))
-    .merge(ops::router(checks, Some(audit::openapi::document())));
-    let running = server::start(args.addr, app, vec![server::background(move |stop| purger.run(stop))]).await?;
+    .merge(ops::router(checks, Some(audit::openapi::document()), server.draining()));
+    let running = server
+        .start(app, vec![server::background(move |stop| purger.run(stop))])
+        .await?;
     tracing::info!(addr = %running.addr, pubsub = %args.dapr.pubsub, topic = %args.dapr.topic,
         "tasktrail audit serving (distributed mode)");
     Ok(running)

@@ -2,7 +2,10 @@
 //! beside a real daprd, on real Apache Kafka and PostgreSQL, started by `scripts/stack`. The
 //! tests share that one stack and take turns (some of them stop parts of it).
 
+mod replicas;
 mod stack;
 
 mod delivery;
 mod faults;
+mod rollout;
+mod scale_out;

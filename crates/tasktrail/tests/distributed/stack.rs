@@ -56,9 +56,25 @@ static TURN: Mutex<()> = Mutex::const_new(());
 pub async fn exclusive_stack() -> MutexGuard<'static, ()> {
     let turn = TURN.lock().await;
     STARTED.get_or_init(|| {
-        for part in ["api", "audit", "notify", "api-dapr", "audit-dapr", "notify-dapr"] {
-            stack(&["stop", part]);
-        }
+        // The drills' extra parts too, in case an earlier run was killed before stopping them.
+        // All at once: each service drains for a few seconds before it exits.
+        std::thread::scope(|threads| {
+            for part in [
+                "lb",
+                "api2",
+                "audit2",
+                "api",
+                "audit",
+                "notify",
+                "api2-dapr",
+                "audit2-dapr",
+                "api-dapr",
+                "audit-dapr",
+                "notify-dapr",
+            ] {
+                threads.spawn(move || stack(&["stop", part]));
+            }
+        });
         stack(&["up"]);
     });
     // A test that failed half-way may have left a part stopped.
