@@ -1,14 +1,18 @@
-//! The distributed transport's receiving half: the routes a Dapr sidecar calls on a consuming
-//! service. `GET /dapr/subscribe` declares the subscription; the sidecar then POSTs messages to
-//! the route and acts on the status we answer. With bulk subscribe on, the sidecar gathers up to
-//! `max_messages` of a partition's messages (waiting at most `max_await_ms`) into one request,
-//! and the subscriber handles them as one batch (one multi-row insert for the audit log).
+//! The distributed transport's receiving half: the route a Dapr sidecar delivers to on a
+//! consuming service, answering with the sidecar's status vocabulary. The subscription itself
+//! (topic, route, dead-letter topic, bulk delivery) is a declarative Dapr `Subscription`
+//! resource (deploy/dapr/local/subscription.yaml, and the Helm chart's), so that a deployment
+//! changes it without a new build and there is one source of truth: we serve no
+//! `GET /dapr/subscribe` (a 404 there tells the sidecar the app declares nothing itself; a
+//! programmatic subscription would silently override the declarative one). With bulk delivery
+//! on, the sidecar gathers a partition's messages into one request and the subscriber handles
+//! them as one batch (one multi-row insert for the audit log).
 
 use std::sync::Arc;
 
 use axum::body::Bytes;
 use axum::extract::State;
-use axum::routing::{get, post};
+use axum::routing::post;
 use axum::{Json, Router};
 use serde_json::{Value, json};
 
@@ -17,65 +21,21 @@ use domain::TaskEvent;
 use crate::Subscriber;
 use crate::cloud_event::{Unreadable, parse_event, read_message};
 
+/// Where the sidecar delivers, as the `Subscription` resource names it.
 #[derive(Debug, Clone)]
 pub struct DaprSubscription {
-    pub pubsub: String,
-    pub topic: String,
     /// The path the sidecar delivers to, e.g. `/events/task-events`.
     pub route: String,
-    /// Where the sidecar sends messages we answer `DROP` for.
-    pub dead_letter_topic: Option<String>,
-    pub bulk: Option<BulkSubscribe>,
-}
-
-#[derive(Debug, Clone, Copy)]
-pub struct BulkSubscribe {
-    pub max_messages: u32,
-    pub max_await_ms: u32,
-}
-
-impl DaprSubscription {
-    /// The declaration the sidecar reads. No `consumerGroup`: each app consumes in its own
-    /// group (the app id), so audit and notify both see every event.
-    fn declaration(&self) -> Value {
-        let mut subscription = json!({
-            "pubsubname": self.pubsub,
-            "topic": self.topic,
-            "route": self.route,
-        });
-        if let Some(dlq) = &self.dead_letter_topic {
-            subscription["deadLetterTopic"] = json!(dlq);
-        }
-        if let Some(bulk) = self.bulk {
-            subscription["bulkSubscribe"] = json!({
-                "enabled": true,
-                "maxMessagesCount": bulk.max_messages,
-                "maxAwaitDurationMs": bulk.max_await_ms,
-            });
-        }
-        json!([subscription])
-    }
 }
 
 struct Handler {
-    declaration: Value,
     subscriber: Arc<dyn Subscriber>,
 }
 
 pub fn subscription_router(subscription: DaprSubscription, subscriber: Arc<dyn Subscriber>) -> Router {
-    let route = subscription.route.clone();
-    let handler = Arc::new(Handler {
-        declaration: subscription.declaration(),
-        subscriber,
-    });
     Router::new()
-        .route("/dapr/subscribe", get(declare))
-        .route(&route, post(receive))
-        .with_state(handler)
-}
-
-async fn declare(State(handler): State<Arc<Handler>>) -> Json<Value> {
-    Json(handler.declaration.clone())
+        .route(&subscription.route, post(receive))
+        .with_state(Arc::new(Handler { subscriber }))
 }
 
 /// Answers with the sidecar's status vocabulary: SUCCESS when the event is handled (or was
@@ -208,17 +168,10 @@ mod tests {
         serde_json::to_value(TaskEvent::record(EventType::Created, &task, domain::clock::now())).unwrap()
     }
 
-    fn app(recorder: Arc<Recorder>, bulk: bool) -> Router {
+    fn app(recorder: Arc<Recorder>) -> Router {
         subscription_router(
             DaprSubscription {
-                pubsub: "kafka-pubsub".into(),
-                topic: "task-events".into(),
                 route: "/events/task-events".into(),
-                dead_letter_topic: Some("task-events-dlq".into()),
-                bulk: bulk.then_some(BulkSubscribe {
-                    max_messages: 100,
-                    max_await_ms: 20,
-                }),
             },
             recorder,
         )
@@ -237,23 +190,19 @@ mod tests {
         serde_json::from_slice(&bytes).unwrap()
     }
 
+    /// The declarative Subscription resource is the only one: a programmatic declaration
+    /// would override it in the sidecar.
     #[tokio::test]
-    async fn declares_its_own_group_a_dead_letter_topic_and_bulk_delivery() {
-        let declared = send(&app(Arc::default(), true), "GET", "/dapr/subscribe", Value::Null).await;
-        assert_eq!(declared[0]["topic"], "task-events");
-        assert_eq!(declared[0]["route"], "/events/task-events");
-        assert_eq!(declared[0]["deadLetterTopic"], "task-events-dlq");
-        assert_eq!(declared[0]["bulkSubscribe"]["enabled"], true);
-        assert!(
-            declared[0].get("metadata").is_none(),
-            "no shared consumerGroup: {declared}"
-        );
+    async fn declares_no_programmatic_subscription() {
+        let request = Request::builder().uri("/dapr/subscribe").body(Body::empty()).unwrap();
+        let response = app(Arc::default()).oneshot(request).await.unwrap();
+        assert_eq!(response.status(), axum::http::StatusCode::NOT_FOUND);
     }
 
     #[tokio::test]
     async fn answers_success_retry_or_drop() {
         let recorder = Arc::new(Recorder::default());
-        let app = app(recorder.clone(), false);
+        let app = app(recorder.clone());
         let route = "/events/task-events";
         assert_eq!(
             send(&app, "POST", route, json!({"id": "1", "data": event(1)})).await["status"],
@@ -275,7 +224,7 @@ mod tests {
     #[tokio::test]
     async fn a_bulk_delivery_is_one_batch_with_a_status_per_entry() {
         let recorder = Arc::new(Recorder::default());
-        let app = app(recorder.clone(), true);
+        let app = app(recorder.clone());
         let bulk = json!({"id": "b", "type": "com.dapr.event.sent.bulk", "entries": [
             {"entryId": "0", "event": {"id": "a", "data": event(1)}, "contentType": "application/cloudevents+json"},
             {"entryId": "1", "event": {"id": "b", "data": "not an event"}, "contentType": "application/cloudevents+json"},

@@ -233,16 +233,6 @@ pub struct DaprArgs {
     /// The topic task events go to.
     #[arg(long, env = "TASKTRAIL_TOPIC", default_value = "task-events")]
     pub topic: String,
-    /// Where the sidecar moves messages a consumer can never read.
-    #[arg(long, env = "TASKTRAIL_DEAD_LETTER_TOPIC", default_value = "task-events-dlq")]
-    pub dead_letter_topic: String,
-    /// Consumers: at most this many events per delivery from the sidecar (Dapr bulk subscribe;
-    /// 1 turns bulk delivery off: one request per event).
-    #[arg(long, env = "TASKTRAIL_BULK_MAX_MESSAGES", default_value_t = 100)]
-    pub bulk_max_messages: u32,
-    /// Consumers: how long the sidecar may wait to fill a bulk delivery.
-    #[arg(long, env = "TASKTRAIL_BULK_MAX_AWAIT_MS", default_value_t = 20)]
-    pub bulk_max_await_ms: u32,
 }
 
 impl DaprArgs {
@@ -250,16 +240,11 @@ impl DaprArgs {
         format!("http://{}:{}", self.dapr_host, self.dapr_http_port)
     }
 
+    /// The route the sidecar delivers the topic to; the Dapr `Subscription` resource
+    /// (deploy/dapr/local/subscription.yaml, the Helm chart) names the same path.
     pub fn subscription(&self) -> events::DaprSubscription {
         events::DaprSubscription {
-            pubsub: self.pubsub.clone(),
-            topic: self.topic.clone(),
             route: format!("/events/{}", self.topic),
-            dead_letter_topic: Some(self.dead_letter_topic.clone()),
-            bulk: (self.bulk_max_messages > 1).then_some(events::BulkSubscribe {
-                max_messages: self.bulk_max_messages,
-                max_await_ms: self.bulk_max_await_ms.max(1),
-            }),
         }
     }
 }

@@ -1,6 +1,8 @@
 //! The api's public origin answers `GET /api/{user_id}/audit` by passing the request, token
 //! included, to the audit service, which checks the token itself. One origin for the UI and
-//! for clients, here and on Kubernetes (where the ingress may route the path directly).
+//! for clients. The audit URL is the service itself (the local stack) or Dapr service
+//! invocation through the api's own sidecar (`http://127.0.0.1:3500/v1.0/invoke/audit/method`,
+//! the Helm chart), where the audit service needs no Service and no open port of its own.
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -43,9 +45,87 @@ async fn forward(State(proxy): State<Arc<AuditProxy>>, uri: Uri, headers: Header
         .bytes()
         .await
         .map_err(|e| ApiError::Unavailable(format!("the audit service's answer broke off: {e}")))?;
+    if status.is_server_error() && !is_our_error(&body) {
+        // Not the audit service's own answer: a sidecar that could not reach it (Dapr answers
+        // 500 with `{"errorCode":"ERR_DIRECT_INVOKE",...}`) or a proxy in between.
+        tracing::warn!(%status, audit = %proxy.base, answer = %String::from_utf8_lossy(&body[..body.len().min(512)]),
+            "the audit service could not be reached");
+        return Err(ApiError::Unavailable(
+            "the audit service is unavailable; try again shortly".into(),
+        ));
+    }
     let mut answer = (status, body).into_response();
     if let Some(content_type) = content_type {
         answer.headers_mut().insert(header::CONTENT_TYPE, content_type);
     }
     Ok(answer)
+}
+
+/// Whether a body is in the error shape every tasktrail service answers with.
+fn is_our_error(body: &[u8]) -> bool {
+    serde_json::from_slice::<serde_json::Value>(body)
+        .is_ok_and(|v| v["error"]["code"].is_string() && v["error"]["message"].is_string())
+}
+
+#[cfg(test)]
+mod tests {
+    use axum::body::Body;
+    use axum::http::{Request, StatusCode};
+    use axum::routing::get;
+    use http_body_util::BodyExt;
+    use serde_json::{Value, json};
+    use tower::ServiceExt;
+
+    /// An upstream on loopback that answers every request with `status` and `body`.
+    async fn upstream(status: StatusCode, body: Value) -> String {
+        let app = axum::Router::new().fallback(get(move || async move { (status, axum::Json(body)) }));
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let addr = listener.local_addr().unwrap();
+        tokio::spawn(async move { axum::serve(listener, app).await.unwrap() });
+        format!("http://{addr}/v1.0/invoke/audit/method")
+    }
+
+    async fn ask(base: &str) -> (StatusCode, Value) {
+        let response = super::router(base)
+            .unwrap()
+            .oneshot(
+                Request::builder()
+                    .uri("/api/u1/audit?limit=5")
+                    .header("authorization", "Bearer t")
+                    .body(Body::empty())
+                    .unwrap(),
+            )
+            .await
+            .unwrap();
+        let status = response.status();
+        let body = response.into_body().collect().await.unwrap().to_bytes();
+        (status, serde_json::from_slice(&body).unwrap())
+    }
+
+    #[tokio::test]
+    async fn a_sidecar_that_cannot_reach_the_audit_service_means_unavailable() {
+        let dapr_error = json!({"errorCode": "ERR_DIRECT_INVOKE", "message": "failed to invoke, id: audit"});
+        let (status, body) = ask(&upstream(StatusCode::INTERNAL_SERVER_ERROR, dapr_error).await).await;
+        assert_eq!(
+            (status, body["error"]["code"].as_str()),
+            (StatusCode::SERVICE_UNAVAILABLE, Some("unavailable"))
+        );
+    }
+
+    #[tokio::test]
+    async fn the_audit_services_own_answers_pass_unchanged() {
+        for (status, body) in [
+            (StatusCode::OK, json!({"events": [], "next_cursor": null})),
+            (
+                StatusCode::FORBIDDEN,
+                json!({"error": {"code": "forbidden", "message": "not yours"}}),
+            ),
+            (
+                StatusCode::SERVICE_UNAVAILABLE,
+                json!({"error": {"code": "unavailable", "message": "db down"}}),
+            ),
+        ] {
+            assert_eq!(ask(&upstream(status, body.clone()).await).await, (status, body));
+        }
+    }
 }

@@ -87,11 +87,17 @@ impl TestApp {
     }
 
     pub async fn spawn_with(backend: Backend, extra: &[&str]) -> Self {
-        let data_dir = fresh_dir();
         let database_url = match backend {
             Backend::Sqlite => None,
             Backend::Postgres => Some(fresh_postgres_database().await),
         };
+        Self::spawn_on(database_url, extra).await
+    }
+
+    /// On the given database (None: SQLite in a fresh directory), e.g. a PostgreSQL URL that
+    /// asks for TLS.
+    pub async fn spawn_on(database_url: Option<String>, extra: &[&str]) -> Self {
+        let data_dir = fresh_dir();
         let args = serve_args(serve_argv("127.0.0.1:0", &data_dir, database_url.as_deref(), extra));
         let app = tasktrail::embedded::start(args).await.expect("app starts");
         Self {

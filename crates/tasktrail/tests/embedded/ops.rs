@@ -1,6 +1,6 @@
 use reqwest::{Method, StatusCode};
 
-use crate::harness::{Backend, TestApp};
+use crate::harness::{Backend, TestApp, fresh_postgres_database};
 
 #[tokio::test]
 async fn health_readiness_metrics_docs_and_the_page_are_served() {
@@ -52,4 +52,29 @@ async fn health_readiness_metrics_docs_and_the_page_are_served() {
     );
     let (s, body) = app.call(Method::DELETE, "/api/auth/login", None, None).await;
     assert!(s.is_client_error() && body["error"]["code"].is_string(), "{s} {body}");
+}
+
+/// Managed PostgreSQL (DigitalOcean's among them) accepts only TLS connections: a URL with
+/// `sslmode=require` must give the app encrypted connections, and the app must work over them.
+#[tokio::test]
+async fn postgres_over_tls_when_the_url_requires_it() {
+    let url = format!("{}?sslmode=require", fresh_postgres_database().await);
+    let app = TestApp::spawn_on(Some(url.clone()), &[]).await;
+    let ada = app.signup().await;
+    app.create_task(&ada, "stored over TLS").await;
+    assert_eq!(app.wait_for_trail(&ada, 1).await[0]["event_type"], "created");
+
+    let pool = sqlx::PgPool::connect(&url).await.unwrap();
+    let (connections, encrypted): (i64, i64) = sqlx::query_as(
+        "SELECT count(*), count(*) FILTER (WHERE s.ssl) FROM pg_stat_activity a JOIN pg_stat_ssl s USING (pid) \
+         WHERE a.datname = current_database() AND a.pid <> pg_backend_pid()",
+    )
+    .fetch_one(&pool)
+    .await
+    .unwrap();
+    assert!(connections > 0, "the app holds no connection to its database");
+    assert_eq!(
+        encrypted, connections,
+        "some of the app's connections are not encrypted"
+    );
 }
