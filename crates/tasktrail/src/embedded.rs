@@ -125,7 +125,11 @@ pub async fn run(args: ServeArgs) -> anyhow::Result<()> {
 /// `tasktrail migrate`: applies both stores' migrations and exits.
 pub async fn migrate(args: crate::config::MigrateArgs) -> anyhow::Result<()> {
     web::telemetry::init_logging(args.log.log_format);
-    std::fs::create_dir_all(&args.data_dir)?;
+    // The data directory holds the SQLite files only; with a database URL (a container with a
+    // read-only root filesystem, say) it is never touched.
+    if args.database_url.is_none() {
+        std::fs::create_dir_all(&args.data_dir)?;
+    }
     let (api_url, audit_url) = database_urls(args.database_url.as_deref(), &args.data_dir);
     api::store::open(db::Database::connect(&api_url, 2).await?)
         .migrate()

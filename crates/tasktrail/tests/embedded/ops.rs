@@ -78,3 +78,38 @@ async fn postgres_over_tls_when_the_url_requires_it() {
         "some of the app's connections are not encrypted"
     );
 }
+
+/// `tasktrail migrate --database-url` (the chart's migration Job, on a read-only root
+/// filesystem) applies both schemas and never creates the SQLite data directory.
+#[tokio::test]
+async fn migrate_with_a_database_url_leaves_the_data_directory_alone() {
+    use clap::Parser;
+    use tasktrail::config::{Cli, Command};
+
+    let url = fresh_postgres_database().await;
+    let data_dir = std::env::temp_dir().join(format!("tasktrail-test-{}", uuid::Uuid::new_v4().simple()));
+    let cli = Cli::try_parse_from([
+        "tasktrail",
+        "migrate",
+        "--database-url",
+        &url,
+        "--data-dir",
+        &data_dir.display().to_string(),
+    ])
+    .unwrap();
+    let Some(Command::Migrate(args)) = cli.command else {
+        unreachable!()
+    };
+    tasktrail::embedded::migrate(args).await.expect("migrations apply");
+    assert!(!data_dir.exists(), "migrate created {}", data_dir.display());
+
+    let pool = sqlx::PgPool::connect(&url).await.unwrap();
+    for table in ["tasks", "outbox", "audit_log"] {
+        let (found,): (bool,) = sqlx::query_as("SELECT to_regclass($1) IS NOT NULL")
+            .bind(table)
+            .fetch_one(&pool)
+            .await
+            .unwrap();
+        assert!(found, "migrate did not create {table}");
+    }
+}
