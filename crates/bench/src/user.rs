@@ -183,6 +183,7 @@ impl SimUser {
             .await?;
         let id = created.id;
         self.expect((id, "created".into()), Instant::now(), totals).await;
+        self.after_watching(next_start);
         let task = format!("{tasks}/{id}");
         let update = self
             .client
@@ -244,8 +245,18 @@ impl SimUser {
         bump(&totals.ops);
         if let Some(id) = task_id {
             self.expect((id, event_type.to_owned()), Instant::now(), totals).await;
+            self.after_watching(next_start);
         }
         Ok(response)
+    }
+
+    /// An observer's next operation is due no earlier than when it finished watching: the time
+    /// spent watching its trail is its own choice, not queueing in the server, and must not
+    /// count as the next operation's latency.
+    fn after_watching(&self, next_start: &mut Instant) {
+        if self.observer {
+            *next_start = (*next_start).max(Instant::now());
+        }
     }
 
     /// Notes an event the server owes us; observers wait to see it.
