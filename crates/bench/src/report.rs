@@ -44,7 +44,7 @@ impl Report {
             .iter()
             .map(|(cause, n)| (cause.clone(), *n))
             .collect();
-        failures.sort_by(|a, b| b.1.cmp(&a.1));
+        failures.sort_by_key(|f| std::cmp::Reverse(f.1));
         let mut http: Vec<u64> = users.iter().flat_map(|u| u.http_latencies_us.iter().copied()).collect();
         let mut audit: Vec<u64> = users
             .iter()

@@ -9,3 +9,4 @@ mod delivery;
 mod faults;
 mod rollout;
 mod scale_out;
+mod smoke;
