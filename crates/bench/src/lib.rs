@@ -13,7 +13,7 @@ use anyhow::Context;
 use clap::Args;
 use futures::StreamExt;
 
-use report::Report;
+pub use report::Report;
 use user::{Schedule, SimUser, Totals};
 
 #[derive(Debug, Clone, Args)]

@@ -223,3 +223,18 @@ pub async fn audit_rows_since(since: &str) -> (i64, i64) {
     pool.close().await;
     (rows, twice)
 }
+
+/// Every change the bench saw confirmed is in its user's trail exactly once (the bench's own
+/// check), and `audit_log` holds exactly that many rows, none of them a second copy.
+pub fn assert_every_change_stored_once(report: &bench::Report, rows: i64, stored_twice: i64) {
+    assert_eq!(
+        (report.missing, report.duplicated, report.unexpected),
+        (0, 0, 0),
+        "{report}"
+    );
+    assert_eq!(stored_twice, 0, "no change stored twice in audit_log");
+    assert_eq!(
+        rows, report.expected_events as i64,
+        "audit_log holds exactly the confirmed changes"
+    );
+}
