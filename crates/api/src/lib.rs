@@ -11,38 +11,55 @@ pub mod ui;
 
 use std::sync::Arc;
 
+use accounts::service::AccountLimits;
+use accounts::service::AccountService;
 use auth::Authenticator;
 use axum::Router;
 use axum::extract::FromRef;
-
-use rate_limit::RateLimiter;
-use store::ApiStore;
+use chat::agent::Agent;
+use chat::conversations::ConversationService;
+use chat::service::{ChatLimits, ChatService};
+use store::ApiStores;
 use tasks::TaskService;
+use tokio::sync::Notify;
 
-/// Per-minute limits on account endpoints (configurable so that a load run can raise them).
-pub struct AccountLimits {
-    pub signups_per_ip: RateLimiter,
-    pub login_failures_per_ip: RateLimiter,
-    pub login_failures_per_account: RateLimiter,
-}
-
-impl AccountLimits {
-    pub fn per_minute(signups_per_ip: u32, login_failures: u32) -> Self {
-        Self {
-            signups_per_ip: RateLimiter::per_minute(signups_per_ip),
-            login_failures_per_ip: RateLimiter::per_minute(login_failures.saturating_mul(3)),
-            login_failures_per_account: RateLimiter::per_minute(login_failures),
-        }
-    }
-}
-
+/// What the api's handlers reach: one service per concern (never a store directly).
 #[derive(Clone)]
 pub struct ApiState {
-    pub store: Arc<dyn ApiStore>,
+    pub accounts: Arc<AccountService>,
     pub tasks: TaskService,
+    pub conversations: ConversationService,
+    pub chat: Arc<ChatService>,
     pub auth: Arc<Authenticator>,
-    pub limits: Arc<AccountLimits>,
-    pub chat: Arc<chat::service::ChatService>,
+}
+
+impl ApiState {
+    /// `events_written` is signalled after each committed task change: the relay's wake-up.
+    pub fn new(
+        stores: ApiStores,
+        events_written: Arc<Notify>,
+        auth: Arc<Authenticator>,
+        account_limits: AccountLimits,
+        agent: Agent,
+        chat_limits: ChatLimits,
+    ) -> Self {
+        let tasks = TaskService::new(stores.tasks, events_written);
+        let conversations = ConversationService::new(stores.conversations);
+        let chat = ChatService::new(
+            conversations.clone(),
+            stores.chat_requests,
+            tasks.clone(),
+            agent,
+            chat_limits,
+        );
+        Self {
+            accounts: Arc::new(AccountService::new(stores.accounts, auth.clone(), account_limits)),
+            tasks,
+            conversations,
+            chat: Arc::new(chat),
+            auth,
+        }
+    }
 }
 
 impl FromRef<ApiState> for Arc<Authenticator> {

@@ -1,5 +1,5 @@
-//! Tasks: the service every entry point (REST, and later chat and MCP) goes through, and
-//! the thin REST handlers over it.
+//! Tasks: the service every entry point (REST, chat and MCP) goes through, and the thin REST
+//! handlers over it.
 
 use std::sync::Arc;
 
@@ -15,18 +15,18 @@ use tokio::sync::Notify;
 use web::{ApiError, ApiResult, Json, Path, Query};
 
 use crate::ApiState;
-use crate::store::ApiStore;
+use crate::store::TaskStore;
 
 /// Applies task changes for a user. Each successful change has committed its event to the
 /// outbox before this returns; the relay is then woken to deliver it.
 #[derive(Clone)]
 pub struct TaskService {
-    store: Arc<dyn ApiStore>,
+    store: Arc<dyn TaskStore>,
     events_written: Arc<Notify>,
 }
 
 impl TaskService {
-    pub fn new(store: Arc<dyn ApiStore>, events_written: Arc<Notify>) -> Self {
+    pub fn new(store: Arc<dyn TaskStore>, events_written: Arc<Notify>) -> Self {
         Self { store, events_written }
     }
 

@@ -5,43 +5,43 @@ use std::sync::Arc;
 
 use async_trait::async_trait;
 use chrono::{DateTime, Utc};
-use db::{Dialect, Pools};
+use db::{Database, Dialect, Migrations, Pools};
 use domain::{AuditEntry, AuditFilter, AuditOrder, TaskEvent};
 use sqlx::migrate::Migrator;
 use sqlx::types::Json;
-use sqlx::{AssertSqlSafe, Encode, Executor, FromRow, IntoArguments, Type};
+use sqlx::{AssertSqlSafe, FromRow};
 use uuid::Uuid;
 
 #[async_trait]
 pub trait AuditStore: Send + Sync {
-    async fn migrate(&self) -> anyhow::Result<()>;
-    async fn ping(&self) -> anyhow::Result<()>;
     /// Stores each event unless its `event_id` is already stored; says which were new.
-    async fn record(&self, events: &[TaskEvent]) -> anyhow::Result<Vec<bool>>;
+    async fn record(&self, events: &[TaskEvent]) -> db::Result<Vec<bool>>;
     /// Up to `filter.limit + 1` entries of the user's trail, in the filter's order.
-    async fn trail(&self, user_id: &str, filter: &AuditFilter) -> anyhow::Result<Vec<AuditEntry>>;
+    async fn trail(&self, user_id: &str, filter: &AuditFilter) -> db::Result<Vec<AuditEntry>>;
     /// Deletes up to `batch` entries older than `cutoff`; returns how many.
-    async fn purge_before(&self, cutoff: DateTime<Utc>, batch: u32) -> anyhow::Result<u64>;
+    async fn purge_before(&self, cutoff: DateTime<Utc>, batch: u32) -> db::Result<u64>;
 }
 
-pub fn open(database: db::Database) -> Arc<dyn AuditStore> {
-    static SQLITE: Migrator = sqlx::migrate!("migrations/sqlite");
-    static POSTGRES: Migrator = sqlx::migrate!("migrations/postgres");
+static SQLITE: Migrator = sqlx::migrate!("migrations/sqlite");
+static POSTGRES: Migrator = sqlx::migrate!("migrations/postgres");
+
+/// The audit service's schema: audit_log.
+pub static MIGRATIONS: Migrations = Migrations {
+    table: "_tasktrail_audit_migrations",
+    sqlite: &SQLITE,
+    postgres: &POSTGRES,
+};
+
+/// Opens the audit store on a database whose migrations have run.
+pub fn open(database: Database) -> Arc<dyn AuditStore> {
     match database {
-        db::Database::Sqlite(pools) => Arc::new(SqlAuditStore {
-            pools,
-            migrator: &SQLITE,
-        }),
-        db::Database::Postgres(pools) => Arc::new(SqlAuditStore {
-            pools,
-            migrator: &POSTGRES,
-        }),
+        Database::Sqlite(pools) => Arc::new(SqlAuditStore { pools }),
+        Database::Postgres(pools) => Arc::new(SqlAuditStore { pools }),
     }
 }
 
 pub struct SqlAuditStore<DB: sqlx::Database> {
     pools: Pools<DB>,
-    migrator: &'static Migrator,
 }
 
 #[derive(FromRow)]
@@ -83,37 +83,10 @@ impl From<AuditRow> for AuditEntry {
     }
 }
 
+#[db::sql_bounds(AuditRow, IdRow, EventIdRow)]
 #[async_trait]
-impl<DB> AuditStore for SqlAuditStore<DB>
-where
-    DB: Dialect,
-    DB::Connection: sqlx::migrate::Migrate,
-    for<'c> &'c mut DB::Connection: Executor<'c, Database = DB>,
-    DB::Arguments: IntoArguments<DB>,
-    for<'q> i32: Encode<'q, DB> + Type<DB>,
-    for<'q> i64: Encode<'q, DB> + Type<DB>,
-    for<'q> bool: Encode<'q, DB> + Type<DB>,
-    for<'q> String: Encode<'q, DB> + Type<DB>,
-    for<'q> DateTime<Utc>: Encode<'q, DB> + Type<DB>,
-    for<'q> Uuid: Encode<'q, DB> + Type<DB>,
-    for<'q> Json<serde_json::Value>: Encode<'q, DB> + Type<DB>,
-    for<'q> Option<i32>: Encode<'q, DB>,
-    for<'q> Option<String>: Encode<'q, DB>,
-    for<'q> Option<DateTime<Utc>>: Encode<'q, DB>,
-    for<'r> AuditRow: FromRow<'r, DB::Row>,
-    for<'r> IdRow: FromRow<'r, DB::Row>,
-    for<'r> EventIdRow: FromRow<'r, DB::Row>,
-{
-    async fn migrate(&self) -> anyhow::Result<()> {
-        db::migrate(&self.pools.writer, self.migrator, "_tasktrail_audit_migrations").await
-    }
-
-    async fn ping(&self) -> anyhow::Result<()> {
-        sqlx::query("SELECT 1").execute(&self.pools.reader).await?;
-        Ok(())
-    }
-
-    async fn record(&self, events: &[TaskEvent]) -> anyhow::Result<Vec<bool>> {
+impl<DB: Dialect> AuditStore for SqlAuditStore<DB> {
+    async fn record(&self, events: &[TaskEvent]) -> db::Result<Vec<bool>> {
         // Multi-row inserts: one statement per chunk instead of one per event. RETURNING names
         // the rows actually inserted; the others were already stored (or repeat within the batch).
         let mut inserted: HashSet<Uuid> = HashSet::with_capacity(events.len());
@@ -155,7 +128,7 @@ where
         Ok(events.iter().map(|e| inserted.remove(&e.event_id)).collect())
     }
 
-    async fn trail(&self, user_id: &str, filter: &AuditFilter) -> anyhow::Result<Vec<AuditEntry>> {
+    async fn trail(&self, user_id: &str, filter: &AuditFilter) -> db::Result<Vec<AuditEntry>> {
         let (after, direction) = match filter.order {
             AuditOrder::Asc => (">", "ASC"),
             AuditOrder::Desc => ("<", "DESC"),
@@ -194,7 +167,7 @@ where
         Ok(rows.into_iter().map(AuditEntry::from).collect())
     }
 
-    async fn purge_before(&self, cutoff: DateTime<Utc>, batch: u32) -> anyhow::Result<u64> {
+    async fn purge_before(&self, cutoff: DateTime<Utc>, batch: u32) -> db::Result<u64> {
         let deleted: Vec<IdRow> = sqlx::query_as(
             "DELETE FROM audit_log WHERE id IN (SELECT id FROM audit_log WHERE timestamp < $1 ORDER BY timestamp LIMIT $2) \
              RETURNING id",

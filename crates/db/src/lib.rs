@@ -1,5 +1,9 @@
-//! Connecting to the database a service was given, and the few SQL differences between
-//! SQLite and PostgreSQL. Each service's store is written once, generic over `Dialect`.
+//! The database layer every store stands on: connecting (SQLite or PostgreSQL), migrations,
+//! the few SQL differences between the two (`Dialect`), the sqlx bounds a store written once
+//! for both needs (`#[sql_bounds]`), and what a database failure means to a client (`Error`).
+
+mod dialect;
+mod error;
 
 use std::borrow::Cow;
 use std::str::FromStr;
@@ -10,7 +14,12 @@ use sqlx::postgres::PgPoolOptions;
 use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePoolOptions, SqliteSynchronous};
 use sqlx::{Pool, Postgres, Sqlite};
 
+pub use db_macros::sql_bounds;
+pub use dialect::Dialect;
+pub use error::{Error, Result};
+
 /// A connected database: SQLite (embedded default) or PostgreSQL.
+#[derive(Clone)]
 pub enum Database {
     Sqlite(Pools<Sqlite>),
     Postgres(Pools<Postgres>),
@@ -19,10 +28,28 @@ pub enum Database {
 /// Writes go through `writer`, reads through `reader`. On SQLite the writer is one connection:
 /// SQLite has one write lock per file, and queueing writers in the pool is far cheaper than
 /// letting them spin on SQLITE_BUSY. On PostgreSQL both are the same pool.
-#[derive(Clone)]
 pub struct Pools<DB: sqlx::Database> {
     pub writer: Pool<DB>,
     pub reader: Pool<DB>,
+}
+
+// Not derived: a derive would ask for `DB: Clone`, which the database types are not.
+impl<DB: sqlx::Database> Clone for Pools<DB> {
+    fn clone(&self) -> Self {
+        Self {
+            writer: self.writer.clone(),
+            reader: self.reader.clone(),
+        }
+    }
+}
+
+/// A service's migrations for each database, and the table that records which ran. Each
+/// service has its own table so that services may share a database (embedded mode on
+/// PostgreSQL) without seeing each other's migrations.
+pub struct Migrations {
+    pub table: &'static str,
+    pub sqlite: &'static Migrator,
+    pub postgres: &'static Migrator,
 }
 
 impl Database {
@@ -63,49 +90,26 @@ impl Database {
             anyhow::bail!("unsupported database URL (use sqlite://... or postgres://...)")
         }
     }
-}
 
-/// What differs between SQLite and PostgreSQL, as SQL text. Everything else is shared.
-pub trait Dialect: sqlx::Database {
-    /// `SELECT` suffix that locks the row for the rest of the transaction (PostgreSQL only;
-    /// SQLite's single writer already serialises read-modify-write).
-    const FOR_UPDATE: &'static str;
-    /// Condition: the JSON array column `tags` contains the text parameter `$n`.
-    fn tags_contain(param: usize) -> String;
-    /// A subquery yielding the integers of the JSON array parameter `$n`.
-    fn json_integers(param: usize) -> String;
-    /// A query taking the session-level lock that makes one process the outbox relay among
-    /// several sharing a database, answering one boolean: taken or not. `None` where one
-    /// process owns the database anyway (SQLite).
-    const TRY_RELAY_LOCK: Option<&'static str>;
-}
-
-impl Dialect for Sqlite {
-    const FOR_UPDATE: &'static str = "";
-    const TRY_RELAY_LOCK: Option<&'static str> = None;
-    fn tags_contain(param: usize) -> String {
-        format!("EXISTS (SELECT 1 FROM json_each(tags) WHERE json_each.value = ${param})")
+    /// Applies the service's migrations that have not run yet.
+    pub async fn migrate(&self, migrations: &Migrations) -> anyhow::Result<()> {
+        match self {
+            Database::Sqlite(pools) => run_migrations(&pools.writer, migrations.sqlite, migrations.table).await,
+            Database::Postgres(pools) => run_migrations(&pools.writer, migrations.postgres, migrations.table).await,
+        }
     }
-    fn json_integers(param: usize) -> String {
-        format!("SELECT value FROM json_each(${param})")
+
+    /// One round trip: the readiness check.
+    pub async fn ping(&self) -> anyhow::Result<()> {
+        match self {
+            Database::Sqlite(pools) => sqlx::query("SELECT 1").execute(&pools.reader).await.map(drop)?,
+            Database::Postgres(pools) => sqlx::query("SELECT 1").execute(&pools.reader).await.map(drop)?,
+        }
+        Ok(())
     }
 }
 
-impl Dialect for Postgres {
-    const FOR_UPDATE: &'static str = " FOR UPDATE";
-    // The key is arbitrary but fixed: "tasktrail outbox relay".
-    const TRY_RELAY_LOCK: Option<&'static str> = Some("SELECT pg_try_advisory_lock(7418930113) AS taken");
-    fn tags_contain(param: usize) -> String {
-        format!("tags ? ${param}")
-    }
-    fn json_integers(param: usize) -> String {
-        format!("SELECT jsonb_array_elements_text(${param})::bigint")
-    }
-}
-
-/// Runs a service's migrations, recorded in its own table so that services may share a
-/// database (embedded mode on PostgreSQL) without seeing each other's migrations.
-pub async fn migrate<DB>(pool: &Pool<DB>, migrations: &Migrator, table: &'static str) -> anyhow::Result<()>
+async fn run_migrations<DB>(pool: &Pool<DB>, migrations: &Migrator, table: &'static str) -> anyhow::Result<()>
 where
     DB: sqlx::Database,
     DB::Connection: sqlx::migrate::Migrate,

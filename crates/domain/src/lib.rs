@@ -1,7 +1,8 @@
-//! The tasktrail domain: tasks, their events, the audit query and chat conversations, with
-//! validation.
+//! The tasktrail domain: accounts, tasks, their events, the audit query and chat
+//! conversations, with validation.
 //! Pure data and rules: no I/O, no async, no database types.
 
+pub mod account;
 pub mod audit;
 pub mod chat;
 pub mod clock;

@@ -1,18 +1,17 @@
 //! Embedded mode: the api, the audit trail and the notification consumer in one process,
-//! joined by the in-process bus. The same handlers and stores as the distributed services.
+//! joined by the in-process bus. The same parts as the distributed services.
 
 use std::path::Path;
 use std::sync::Arc;
 
 use anyhow::Context;
-use audit::{AuditConsumer, AuditState, RetentionPurger};
-use events::{InProcessBus, OutboxRelay, RelayConfig, Subscriber};
+use events::InProcessBus;
 use notify::NotifyConsumer;
-use tokio::sync::Notify;
 
-use crate::config::ServeArgs;
-use crate::ops;
-use crate::server::{self, Running, Server};
+use crate::app::App;
+use crate::config::{MigrateArgs, ServeArgs};
+use crate::server::Running;
+use crate::{parts, secrets};
 
 /// The api's and the audit's databases: the one PostgreSQL database given, or two SQLite files
 /// (two files, two write locks: audit inserts never queue behind task writes).
@@ -27,92 +26,25 @@ fn database_urls(database_url: Option<&str>, data_dir: &Path) -> (String, String
 }
 
 pub async fn start(args: ServeArgs) -> anyhow::Result<Running> {
-    web::telemetry::init_logging(args.log.log_format);
-    // Install the metrics recorder before anything records.
-    web::telemetry::metrics_handle();
+    let mut app = App::new("tasktrail (embedded mode)", &args.log, args.addr, args.shutdown_drain);
     std::fs::create_dir_all(&args.data_dir).with_context(|| format!("creating {}", args.data_dir.display()))?;
     let (api_url, audit_url) = database_urls(args.database_url.as_deref(), &args.data_dir);
+    let secret = secrets::jwt_secret(args.auth.jwt_secret.as_deref(), &args.data_dir)?;
+    let auth = secrets::authenticator(&secret, &args.auth)?;
 
-    let api_store = api::store::open(
-        db::Database::connect(&api_url, args.db_max_connections)
-            .await
-            .context("api database")?,
-    );
-    api_store.migrate().await.context("api migrations")?;
-    let audit_store = audit::store::open(
-        db::Database::connect(&audit_url, args.db_max_connections)
-            .await
-            .context("audit database")?,
-    );
-    audit_store.migrate().await.context("audit migrations")?;
-
-    let secret = crate::secrets::jwt_secret(args.auth.jwt_secret.as_deref(), &args.data_dir)?;
-    let authenticator = crate::secrets::authenticator(&secret, &args.auth)?;
-
-    let events_written = Arc::new(Notify::new());
-    let api_state = crate::api_state::build(
-        api_store.clone(),
-        events_written.clone(),
-        authenticator.clone(),
+    let api = parts::api(
+        &mut app,
+        &api_url,
+        args.db_max_connections,
+        auth.clone(),
         &args.accounts,
         &args.chat,
-    )?;
-    let audit_state = AuditState {
-        store: audit_store.clone(),
-        auth: authenticator,
-    };
-
-    let subscribers: Vec<Arc<dyn Subscriber>> = vec![
-        Arc::new(AuditConsumer::new(audit_store.clone())),
-        Arc::new(NotifyConsumer),
-    ];
-    // On PostgreSQL the relay gets its own small pool, so that under load it does not queue
-    // for a connection behind every request. SQLite has one write lock per file: a second
-    // writer would only contend for it, so there the relay shares the single writer.
-    let relay_store = match args.database_url {
-        Some(_) => api::store::open(db::Database::connect(&api_url, 2).await.context("relay database")?),
-        None => api_store.clone(),
-    };
-    let relay = OutboxRelay::new(
-        Arc::new(api::store::StoreOutbox(relay_store)),
-        Arc::new(InProcessBus::new(subscribers)),
-        events_written,
-        RelayConfig::default(),
-    );
-    let purger = RetentionPurger::new(
-        audit_store.clone(),
-        args.retention.audit_retention,
-        args.retention.audit_purge_interval,
-    );
-
-    let checks = vec![
-        (
-            "api_database",
-            ops::readiness_check(api_store.clone(), |s| async move { s.ping().await }),
-        ),
-        (
-            "audit_database",
-            ops::readiness_check(audit_store.clone(), |s| async move { s.ping().await }),
-        ),
-    ];
-    let mut openapi = api::openapi::document();
-    openapi.merge(audit::openapi::document());
-
-    let server = Server::new(args.addr, args.shutdown_drain);
-    let app = api::router(api_state)
-        .merge(audit::router(audit_state))
-        .merge(ops::router(checks, Some(openapi), server.draining()));
-    let running = server
-        .start(
-            app,
-            vec![
-                server::background(move |stop| relay.run(stop)),
-                server::background(move |stop| purger.run(stop)),
-            ],
-        )
-        .await?;
-    tracing::info!(addr = %running.addr, database = if args.database_url.is_some() { "postgres" } else { "sqlite" }, "tasktrail serving (embedded mode)");
-    Ok(running)
+    )
+    .await?;
+    let audit = parts::audit(&mut app, &audit_url, args.db_max_connections, auth, &args.retention).await?;
+    let relay = api.relay(Arc::new(InProcessBus::new(vec![audit, Arc::new(NotifyConsumer)])));
+    app.background(move |stop| relay.run(stop));
+    app.start().await
 }
 
 /// Runs until SIGTERM or Ctrl-C, then drains.
@@ -123,7 +55,7 @@ pub async fn run(args: ServeArgs) -> anyhow::Result<()> {
 }
 
 /// `tasktrail migrate`: applies both stores' migrations and exits.
-pub async fn migrate(args: crate::config::MigrateArgs) -> anyhow::Result<()> {
+pub async fn migrate(args: MigrateArgs) -> anyhow::Result<()> {
     web::telemetry::init_logging(args.log.log_format);
     // The data directory holds the SQLite files only; with a database URL (a container with a
     // read-only root filesystem, say) it is never touched.
@@ -131,11 +63,13 @@ pub async fn migrate(args: crate::config::MigrateArgs) -> anyhow::Result<()> {
         std::fs::create_dir_all(&args.data_dir)?;
     }
     let (api_url, audit_url) = database_urls(args.database_url.as_deref(), &args.data_dir);
-    api::store::open(db::Database::connect(&api_url, 2).await?)
-        .migrate()
+    db::Database::connect(&api_url, 2)
+        .await?
+        .migrate(&api::store::MIGRATIONS)
         .await?;
-    audit::store::open(db::Database::connect(&audit_url, 2).await?)
-        .migrate()
+    db::Database::connect(&audit_url, 2)
+        .await?
+        .migrate(&audit::store::MIGRATIONS)
         .await?;
     println!("migrations applied");
     Ok(())

@@ -83,14 +83,11 @@ impl ApiError {
     }
 }
 
-/// Store errors arrive as `anyhow::Error`: a database that had no free connection in time is a
-/// 503 the client may retry; anything else is a 500.
+/// An unexpected failure (a bug, or a dependency failing in a way no client can act on) is a
+/// 500. Failures a client can act on have their own conversions (a busy database: `db::Error`).
 impl From<anyhow::Error> for ApiError {
     fn from(err: anyhow::Error) -> Self {
-        match err.downcast_ref::<sqlx::Error>() {
-            Some(sqlx::Error::PoolTimedOut) => ApiError::Unavailable("the database is busy; try again".into()),
-            _ => ApiError::Internal(err),
-        }
+        ApiError::Internal(err)
     }
 }
 

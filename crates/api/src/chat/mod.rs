@@ -3,6 +3,7 @@
 //! through the same `TaskService` as REST.
 
 pub mod agent;
+pub mod conversations;
 pub mod mcp;
 pub mod offline;
 pub mod openai;
@@ -67,7 +68,7 @@ pub struct ConversationList {
     responses((status = 200, body = ConversationList)), security(("bearer" = [])))]
 pub async fn conversations(State(state): State<ApiState>, owner: Owner) -> ApiResult<Json<ConversationList>> {
     Ok(Json(ConversationList {
-        conversations: state.store.list_conversations(&owner.user_id).await?,
+        conversations: state.conversations.list(&owner.user_id).await?,
     }))
 }
 
@@ -87,11 +88,7 @@ pub async fn messages(
     owner: Owner,
     Path((_, conversation_id)): Path<(String, String)>,
 ) -> ApiResult<Json<MessageList>> {
-    let conversation = state
-        .store
-        .find_conversation(&owner.user_id, &conversation_id)
-        .await?
-        .ok_or(ApiError::NotFound("conversation"))?;
-    let messages = state.store.recent_messages(&conversation.id, HISTORY_PAGE).await?;
+    let conversation = state.conversations.find(&owner.user_id, &conversation_id).await?;
+    let messages = state.conversations.recent_messages(&conversation, HISTORY_PAGE).await?;
     Ok(Json(MessageList { conversation, messages }))
 }

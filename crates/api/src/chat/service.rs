@@ -4,15 +4,13 @@
 use std::sync::Arc;
 use std::time::Duration;
 
-use domain::chat::{
-    ChatReply, ChatRequest, ChatRole, Conversation, NewChatMessage, ToolCallRecord, conversation_title,
-    parse_idempotency_key, parse_message,
-};
+use domain::chat::{ChatReply, ChatRequest, Conversation, parse_idempotency_key, parse_message};
 use web::{ApiError, ApiResult};
 
 use super::agent::{Agent, AgentError};
+use super::conversations::ConversationService;
 use super::tools::{TaskTools, TurnTools};
-use crate::store::{ApiStore, ChatClaim};
+use crate::store::{ChatClaim, ChatRequestStore};
 use crate::tasks::TaskService;
 
 #[derive(Debug, Clone, Copy)]
@@ -24,16 +22,24 @@ pub struct ChatLimits {
 }
 
 pub struct ChatService {
-    store: Arc<dyn ApiStore>,
+    conversations: ConversationService,
+    requests: Arc<dyn ChatRequestStore>,
     tasks: TaskService,
     agent: Agent,
     limits: ChatLimits,
 }
 
 impl ChatService {
-    pub fn new(store: Arc<dyn ApiStore>, tasks: TaskService, agent: Agent, limits: ChatLimits) -> Self {
+    pub fn new(
+        conversations: ConversationService,
+        requests: Arc<dyn ChatRequestStore>,
+        tasks: TaskService,
+        agent: Agent,
+        limits: ChatLimits,
+    ) -> Self {
         Self {
-            store,
+            conversations,
+            requests,
             tasks,
             agent,
             limits,
@@ -48,19 +54,14 @@ impl ChatService {
     ) -> ApiResult<ChatReply> {
         let message = parse_message(&request.message)?;
         let conversation = match &request.conversation_id {
-            Some(id) => Some(
-                self.store
-                    .find_conversation(user_id, id)
-                    .await?
-                    .ok_or(ApiError::NotFound("conversation"))?,
-            ),
+            Some(id) => Some(self.conversations.find(user_id, id).await?),
             None => None,
         };
         let Some(key) = idempotency_key else {
             return self.turn(user_id, conversation, &message).await;
         };
         let key = parse_idempotency_key(key)?;
-        match self.store.claim_chat_request(user_id, key).await? {
+        match self.requests.claim(user_id, key).await? {
             ChatClaim::Answered(reply) => return serde_json::from_value(reply).map_err(ApiError::internal),
             ChatClaim::Running => {
                 return Err(ApiError::Conflict(
@@ -73,17 +74,21 @@ impl ChatService {
         match &outcome {
             Ok(reply) => {
                 let stored = serde_json::to_value(reply).map_err(ApiError::internal)?;
-                self.store.finish_chat_request(user_id, key, &stored).await?;
+                self.requests.finish(user_id, key, &stored).await?;
             }
             // A failed request may be retried with the same key.
-            Err(_) => self.store.release_chat_request(user_id, key).await?,
+            Err(_) => self.requests.release(user_id, key).await?,
         }
         outcome
     }
 
     async fn turn(&self, user_id: &str, conversation: Option<Conversation>, message: &str) -> ApiResult<ChatReply> {
         let history = match &conversation {
-            Some(c) => self.store.recent_messages(&c.id, self.limits.history_messages).await?,
+            Some(c) => {
+                self.conversations
+                    .recent_messages(c, self.limits.history_messages)
+                    .await?
+            }
             None => Vec::new(),
         };
         let tools = TurnTools::new(TaskTools::new(self.tasks.clone(), user_id.to_owned()));
@@ -110,59 +115,19 @@ impl ChatService {
             // Some tools ran before the failure; their changes are real (and their events
             // committed), so the conversation records them rather than pretend otherwise.
             let note = format!("(The assistant stopped before finishing: {failure}. The tool calls above did run.)");
-            self.store_turn(user_id, conversation, message, note, calls).await?;
+            self.conversations
+                .append_turn(user_id, conversation, message, note, calls)
+                .await?;
             return Err(failure);
         }
         let conversation_id = self
-            .store_turn(user_id, conversation, message, text.clone(), calls.clone())
+            .conversations
+            .append_turn(user_id, conversation, message, text.clone(), calls.clone())
             .await?;
         Ok(ChatReply {
             conversation_id,
             response: text,
             tool_calls: calls,
         })
-    }
-
-    async fn store_turn(
-        &self,
-        user_id: &str,
-        conversation: Option<Conversation>,
-        message: &str,
-        answer: String,
-        calls: Vec<ToolCallRecord>,
-    ) -> ApiResult<String> {
-        let conversation = match conversation {
-            Some(c) => c,
-            None => {
-                let now = domain::clock::now();
-                let c = Conversation {
-                    id: uuid::Uuid::new_v4().to_string(),
-                    user_id: user_id.to_owned(),
-                    title: conversation_title(message),
-                    created_at: now,
-                    updated_at: now,
-                };
-                self.store.create_conversation(&c).await?;
-                c
-            }
-        };
-        self.store
-            .append_messages(
-                &conversation.id,
-                &[
-                    NewChatMessage {
-                        role: ChatRole::User,
-                        content: message.to_owned(),
-                        tool_calls: vec![],
-                    },
-                    NewChatMessage {
-                        role: ChatRole::Assistant,
-                        content: answer,
-                        tool_calls: calls,
-                    },
-                ],
-            )
-            .await?;
-        Ok(conversation.id)
     }
 }

@@ -1,109 +1,92 @@
-//! The api service's storage: users, tasks, the outbox and chat conversations, on SQLite or
-//! PostgreSQL.
+//! The api service's storage, one module per resource, each with its own small trait and one
+//! SQL implementation for both databases (only `db::Dialect` SQL differs):
+//!
+//! - `accounts`: users.
+//! - `tasks`: tasks; every change writes its event to the outbox in the same transaction.
+//! - `outbox`: that write, and the relay's side: reading pending events, clearing delivered ones.
+//! - `relay_lease`: which of several api processes on one database runs the relay.
+//! - `conversations`: chat conversations and their messages.
+//! - `chat_requests`: chat Idempotency-Keys.
 
-mod sql;
+mod accounts;
+mod chat_requests;
+mod conversations;
+mod outbox;
+mod relay_lease;
+mod tasks;
 
 use std::sync::Arc;
 
-use async_trait::async_trait;
-use chrono::{DateTime, Utc};
-use domain::chat::{ChatMessage, Conversation, NewChatMessage};
-use domain::{NewTask, Task, TaskEdit, TaskEvent, TaskId, TaskQuery};
-
-use events::OutboxEntry;
+use db::{Database, Dialect, Migrations, Pools};
 use sqlx::migrate::Migrator;
+use sqlx::types::Json;
 
-pub use sql::SqlApiStore;
+pub use accounts::{AccountStore, UserRecord};
+pub use chat_requests::{ChatClaim, ChatRequestStore};
+pub use conversations::ConversationStore;
+pub use outbox::SqlOutbox;
+pub use relay_lease::RelayLease;
+pub use tasks::TaskStore;
 
-#[derive(Debug, Clone, sqlx::FromRow)]
-pub struct UserRecord {
-    pub id: String,
-    pub email: String,
-    pub name: String,
-    pub password_hash: String,
-    pub created_at: DateTime<Utc>,
-}
+use accounts::SqlAccounts;
+use chat_requests::SqlChatRequests;
+use conversations::SqlConversations;
+use tasks::SqlTasks;
 
-/// What claiming an Idempotency-Key found.
-#[derive(Debug, Clone, PartialEq)]
-pub enum ChatClaim {
-    /// The key is new and now ours: run the request.
-    Claimed,
-    /// A request with this key was answered before: this is its answer.
-    Answered(serde_json::Value),
-    /// A request with this key is running now.
-    Running,
-}
+static SQLITE: Migrator = sqlx::migrate!("migrations/sqlite");
+static POSTGRES: Migrator = sqlx::migrate!("migrations/postgres");
 
-/// Every write that changes a task also writes its event to the outbox, in one transaction:
-/// either both are stored or neither.
-#[async_trait]
-pub trait ApiStore: Send + Sync {
-    async fn migrate(&self) -> anyhow::Result<()>;
-    async fn ping(&self) -> anyhow::Result<()>;
+/// The api's schema: users, tasks, outbox, conversations, messages, chat_requests.
+pub static MIGRATIONS: Migrations = Migrations {
+    table: "_tasktrail_api_migrations",
+    sqlite: &SQLITE,
+    postgres: &POSTGRES,
+};
 
-    /// Returns false when the email is taken.
-    async fn create_user(&self, user: &UserRecord) -> anyhow::Result<bool>;
-    async fn find_user_by_email(&self, email: &str) -> anyhow::Result<Option<UserRecord>>;
-    async fn find_user(&self, id: &str) -> anyhow::Result<Option<UserRecord>>;
-
-    async fn list_tasks(&self, user_id: &str, query: &TaskQuery) -> anyhow::Result<Vec<Task>>;
-    async fn get_task(&self, user_id: &str, id: TaskId) -> anyhow::Result<Option<Task>>;
-    async fn create_task(&self, user_id: &str, task: NewTask) -> anyhow::Result<(Task, TaskEvent)>;
-    /// `None` when the user has no such task.
-    async fn edit_task(&self, user_id: &str, id: TaskId, edit: TaskEdit) -> anyhow::Result<Option<(Task, TaskEvent)>>;
-    async fn delete_task(&self, user_id: &str, id: TaskId) -> anyhow::Result<Option<TaskEvent>>;
-
-    /// The outbox, for the relay (see `StoreOutbox`).
-    async fn pending_events(&self, limit: u32) -> anyhow::Result<Vec<OutboxEntry>>;
-    async fn mark_events_delivered(&self, ids: &[i64]) -> anyhow::Result<()>;
-    async fn outbox_backlog(&self) -> anyhow::Result<i64>;
-    /// Takes (or confirms it still holds) the relay lock: true when this process may deliver.
-    async fn lead_relay(&self) -> anyhow::Result<bool>;
-
-    async fn create_conversation(&self, conversation: &Conversation) -> anyhow::Result<()>;
-    async fn find_conversation(&self, user_id: &str, id: &str) -> anyhow::Result<Option<Conversation>>;
-    /// The user's conversations, most recently active first (at most `LIST_LIMIT`).
-    async fn list_conversations(&self, user_id: &str) -> anyhow::Result<Vec<Conversation>>;
-    /// The conversation's last `limit` messages, oldest first.
-    async fn recent_messages(&self, conversation_id: &str, limit: u32) -> anyhow::Result<Vec<ChatMessage>>;
-    /// Stores one turn's messages in one transaction and marks the conversation active.
-    async fn append_messages(&self, conversation_id: &str, messages: &[NewChatMessage]) -> anyhow::Result<()>;
-    /// Claims a chat request's Idempotency-Key for the user (first come wins).
-    async fn claim_chat_request(&self, user_id: &str, key: &str) -> anyhow::Result<ChatClaim>;
-    async fn finish_chat_request(&self, user_id: &str, key: &str, response: &serde_json::Value) -> anyhow::Result<()>;
-    /// Frees a claim whose request failed, so that a retry runs it.
-    async fn release_chat_request(&self, user_id: &str, key: &str) -> anyhow::Result<()>;
-}
-
-/// The store seen as the relay's `Outbox`.
-pub struct StoreOutbox(pub Arc<dyn ApiStore>);
-
-#[async_trait]
-impl events::Outbox for StoreOutbox {
-    async fn pending(&self, limit: u32) -> anyhow::Result<Vec<OutboxEntry>> {
-        self.0.pending_events(limit).await
-    }
-    async fn mark_delivered(&self, ids: &[i64]) -> anyhow::Result<()> {
-        self.0.mark_events_delivered(ids).await
-    }
-    async fn backlog(&self) -> anyhow::Result<i64> {
-        self.0.outbox_backlog().await
-    }
-    async fn lead(&self) -> anyhow::Result<bool> {
-        self.0.lead_relay().await
-    }
-}
-
-/// Opens the api's store on the given database.
-pub fn open(database: db::Database) -> Arc<dyn ApiStore> {
-    static SQLITE: Migrator = sqlx::migrate!("migrations/sqlite");
-    static POSTGRES: Migrator = sqlx::migrate!("migrations/postgres");
-    match database {
-        db::Database::Sqlite(pools) => Arc::new(SqlApiStore::new(pools, &SQLITE)),
-        db::Database::Postgres(pools) => Arc::new(SqlApiStore::new(pools, &POSTGRES)),
-    }
-}
-
-/// Most tasks one list call returns.
+/// Most tasks (and conversations) one list call returns.
 pub const LIST_LIMIT: u32 = 1000;
+
+/// The api's stores on one database.
+#[derive(Clone)]
+pub struct ApiStores {
+    pub accounts: Arc<dyn AccountStore>,
+    pub tasks: Arc<dyn TaskStore>,
+    pub conversations: Arc<dyn ConversationStore>,
+    pub chat_requests: Arc<dyn ChatRequestStore>,
+}
+
+/// Opens the api's stores on a database whose migrations have run.
+pub fn open(database: Database) -> ApiStores {
+    match database {
+        Database::Sqlite(pools) => stores_on(pools),
+        Database::Postgres(pools) => stores_on(pools),
+    }
+}
+
+fn stores_on<DB: Dialect>(pools: Pools<DB>) -> ApiStores
+where
+    SqlAccounts<DB>: AccountStore,
+    SqlTasks<DB>: TaskStore,
+    SqlConversations<DB>: ConversationStore,
+    SqlChatRequests<DB>: ChatRequestStore,
+{
+    ApiStores {
+        accounts: Arc::new(SqlAccounts { pools: pools.clone() }),
+        tasks: Arc::new(SqlTasks { pools: pools.clone() }),
+        conversations: Arc::new(SqlConversations { pools: pools.clone() }),
+        chat_requests: Arc::new(SqlChatRequests { pools }),
+    }
+}
+
+/// The outbox as the relay sees it, with a relay lease of its own. Give it its own database
+/// pool (on PostgreSQL), so that under load the relay does not queue behind every request.
+pub fn relay_outbox(database: Database) -> Arc<dyn events::Outbox> {
+    match database {
+        Database::Sqlite(pools) => Arc::new(SqlOutbox::new(pools)),
+        Database::Postgres(pools) => Arc::new(SqlOutbox::new(pools)),
+    }
+}
+
+fn json(value: &impl serde::Serialize) -> db::Result<Json<serde_json::Value>> {
+    Ok(Json(serde_json::to_value(value)?))
+}

@@ -50,8 +50,8 @@ impl AuditLock {
 }
 
 async fn outbox_backlog(api_url: &str) -> i64 {
-    let store = api::store::open(db::Database::connect(api_url, 1).await.unwrap());
-    store.outbox_backlog().await.unwrap()
+    let outbox = api::store::relay_outbox(db::Database::connect(api_url, 1).await.unwrap());
+    outbox.backlog().await.unwrap()
 }
 
 /// Create, update, complete and delete `rounds` tasks; every call must succeed.

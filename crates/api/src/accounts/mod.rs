@@ -1,0 +1,107 @@
+//! Accounts: the sign-up, login and "who am I" endpoints, thin over `AccountService`.
+
+pub mod passwords;
+pub mod service;
+
+use std::net::SocketAddr;
+
+use auth::AuthUser;
+use axum::Router;
+use axum::extract::{ConnectInfo, State};
+use axum::http::StatusCode;
+use axum::routing::{get, post};
+use serde::{Deserialize, Serialize};
+use utoipa::ToSchema;
+use web::{ApiResult, Json};
+
+use crate::ApiState;
+use service::Session;
+
+#[derive(Debug, Deserialize, ToSchema)]
+pub struct SignupRequest {
+    pub email: String,
+    pub password: String,
+    #[serde(default)]
+    pub name: Option<String>,
+}
+
+#[derive(Debug, Deserialize, ToSchema)]
+pub struct LoginRequest {
+    pub email: String,
+    pub password: String,
+}
+
+#[derive(Debug, Serialize, Deserialize, ToSchema)]
+pub struct AuthResponse {
+    pub user_id: String,
+    pub token: String,
+}
+
+#[derive(Debug, Serialize, Deserialize, ToSchema)]
+pub struct Me {
+    pub user_id: String,
+    pub email: String,
+    pub name: String,
+}
+
+impl From<Session> for AuthResponse {
+    fn from(session: Session) -> Self {
+        Self {
+            user_id: session.user_id,
+            token: session.token,
+        }
+    }
+}
+
+pub fn router() -> Router<ApiState> {
+    Router::new()
+        .route("/api/auth/signup", post(signup))
+        .route("/api/auth/login", post(login))
+        .route("/api/auth/me", get(me))
+}
+
+#[utoipa::path(post, path = "/api/auth/signup", tag = "accounts", request_body = SignupRequest,
+    responses((status = 201, body = AuthResponse), (status = 409), (status = 422), (status = 429)))]
+pub async fn signup(
+    State(s): State<ApiState>,
+    ConnectInfo(peer): ConnectInfo<SocketAddr>,
+    Json(req): Json<SignupRequest>,
+) -> ApiResult<(StatusCode, Json<AuthResponse>)> {
+    let session = s
+        .accounts
+        .sign_up(&peer.ip().to_string(), &req.email, req.password, req.name)
+        .await?;
+    Ok((StatusCode::CREATED, Json(session.into())))
+}
+
+#[utoipa::path(post, path = "/api/auth/login", tag = "accounts", request_body = LoginRequest,
+    responses((status = 200, body = AuthResponse), (status = 401), (status = 429)))]
+pub async fn login(
+    State(s): State<ApiState>,
+    ConnectInfo(peer): ConnectInfo<SocketAddr>,
+    Json(req): Json<LoginRequest>,
+) -> ApiResult<Json<AuthResponse>> {
+    let session = s
+        .accounts
+        .log_in(&peer.ip().to_string(), &req.email, req.password)
+        .await?;
+    Ok(Json(session.into()))
+}
+
+#[utoipa::path(get, path = "/api/auth/me", tag = "accounts", responses((status = 200, body = Me), (status = 401)), security(("bearer" = [])))]
+pub async fn me(caller: AuthUser, State(s): State<ApiState>) -> ApiResult<Json<Me>> {
+    // Tokens of an external identity provider name users we hold no record of.
+    let user = s.accounts.find(&caller.user_id).await?;
+    Ok(Json(match user {
+        Some(u) => Me {
+            user_id: u.id,
+            email: u.email,
+            name: u.name,
+        },
+        None => Me {
+            user_id: caller.user_id,
+            email: String::new(),
+            name: String::new(),
+        },
+    }))
+}

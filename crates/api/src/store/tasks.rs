@@ -1,0 +1,204 @@
+//! Where a task is written with its event: every change to a task and the event describing
+//! it are committed in one transaction (`SqlOutbox::append`), so neither exists without the
+//! other.
+
+use async_trait::async_trait;
+use chrono::{DateTime, Utc};
+use db::{Dialect, Pools};
+use domain::{
+    EventType, NewTask, Priority, Recurrence, SortKey, StatusFilter, Task, TaskEdit, TaskEvent, TaskId, TaskQuery,
+};
+use sqlx::types::Json;
+use sqlx::{AssertSqlSafe, FromRow};
+
+use super::outbox::SqlOutbox;
+use super::{LIST_LIMIT, json};
+
+#[async_trait]
+pub trait TaskStore: Send + Sync {
+    async fn list_tasks(&self, user_id: &str, query: &TaskQuery) -> db::Result<Vec<Task>>;
+    async fn get_task(&self, user_id: &str, id: TaskId) -> db::Result<Option<Task>>;
+    async fn create_task(&self, user_id: &str, task: NewTask) -> db::Result<(Task, TaskEvent)>;
+    /// `None` when the user has no such task.
+    async fn edit_task(&self, user_id: &str, id: TaskId, edit: TaskEdit) -> db::Result<Option<(Task, TaskEvent)>>;
+    async fn delete_task(&self, user_id: &str, id: TaskId) -> db::Result<Option<TaskEvent>>;
+}
+
+pub struct SqlTasks<DB: sqlx::Database> {
+    pub(super) pools: Pools<DB>,
+}
+
+#[derive(FromRow)]
+pub struct TaskRow {
+    id: i32,
+    user_id: String,
+    title: String,
+    description: String,
+    completed: bool,
+    priority: String,
+    tags: Json<Vec<String>>,
+    due_date: Option<DateTime<Utc>>,
+    recurrence: Option<String>,
+    created_at: DateTime<Utc>,
+    updated_at: DateTime<Utc>,
+}
+
+impl From<TaskRow> for Task {
+    fn from(r: TaskRow) -> Self {
+        Task {
+            id: r.id,
+            user_id: r.user_id,
+            title: r.title,
+            description: r.description,
+            completed: r.completed,
+            priority: Priority::parse(&r.priority).unwrap_or_default(),
+            tags: r.tags.0,
+            due_date: r.due_date,
+            recurrence: r.recurrence.as_deref().and_then(Recurrence::parse),
+            created_at: r.created_at,
+            updated_at: r.updated_at,
+        }
+    }
+}
+
+const TASK_COLUMNS: &str =
+    "id, user_id, title, description, completed, priority, tags, due_date, recurrence, created_at, updated_at";
+
+fn order_by(sort: SortKey) -> &'static str {
+    match sort {
+        SortKey::Created => "created_at DESC, id DESC",
+        SortKey::Title => "LOWER(title), id",
+        SortKey::DueDate => "due_date IS NULL, due_date, id",
+        SortKey::Priority => {
+            "CASE priority WHEN 'high' THEN 0 WHEN 'medium' THEN 1 ELSE 2 END, created_at DESC, id DESC"
+        }
+    }
+}
+
+/// `%needle%` for LIKE, with the user's own `%`, `_` and `\` taken literally.
+fn like_pattern(needle: &str) -> String {
+    let escaped = needle
+        .to_lowercase()
+        .replace('\\', "\\\\")
+        .replace('%', "\\%")
+        .replace('_', "\\_");
+    format!("%{escaped}%")
+}
+
+#[db::sql_bounds(TaskRow)]
+#[async_trait]
+impl<DB: Dialect> TaskStore for SqlTasks<DB> {
+    async fn list_tasks(&self, user_id: &str, query: &TaskQuery) -> db::Result<Vec<Task>> {
+        let completed = match query.status {
+            StatusFilter::All => None,
+            StatusFilter::Pending => Some(false),
+            StatusFilter::Completed => Some(true),
+        };
+        let sql = format!(
+            "SELECT {TASK_COLUMNS} FROM tasks WHERE user_id = $1 \
+             AND ($2 IS NULL OR completed = $2) \
+             AND ($3 IS NULL OR LOWER(title) LIKE $3 ESCAPE '\\' OR LOWER(description) LIKE $3 ESCAPE '\\') \
+             AND ($4 IS NULL OR priority = $4) \
+             AND ($5 IS NULL OR {tag}) \
+             ORDER BY {order} LIMIT {LIST_LIMIT}",
+            tag = DB::tags_contain(5),
+            order = order_by(query.sort),
+        );
+        let rows: Vec<TaskRow> = sqlx::query_as(AssertSqlSafe(sql))
+            .bind(user_id.to_owned())
+            .bind(completed)
+            .bind(query.q.as_deref().filter(|q| !q.is_empty()).map(like_pattern))
+            .bind(query.priority.map(|p| p.as_str().to_owned()))
+            .bind(query.tag.as_deref().map(|t| t.trim().to_lowercase()))
+            .fetch_all(&self.pools.reader)
+            .await?;
+        Ok(rows.into_iter().map(Task::from).collect())
+    }
+
+    async fn get_task(&self, user_id: &str, id: TaskId) -> db::Result<Option<Task>> {
+        let row: Option<TaskRow> = sqlx::query_as(AssertSqlSafe(format!(
+            "SELECT {TASK_COLUMNS} FROM tasks WHERE id = $1 AND user_id = $2"
+        )))
+        .bind(id)
+        .bind(user_id.to_owned())
+        .fetch_optional(&self.pools.reader)
+        .await?;
+        Ok(row.map(Task::from))
+    }
+
+    async fn create_task(&self, user_id: &str, new: NewTask) -> db::Result<(Task, TaskEvent)> {
+        let now = domain::clock::now();
+        let mut tx = self.pools.writer.begin().await?;
+        let row: TaskRow = sqlx::query_as(AssertSqlSafe(format!(
+            "INSERT INTO tasks (user_id, title, description, completed, priority, tags, due_date, recurrence, created_at, updated_at) \
+             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $9) RETURNING {TASK_COLUMNS}"
+        )))
+        .bind(user_id.to_owned())
+        .bind(new.title)
+        .bind(new.description)
+        .bind(false)
+        .bind(new.priority.as_str().to_owned())
+        .bind(json(&new.tags)?)
+        .bind(new.due_date)
+        .bind(new.recurrence.map(|r| r.as_str().to_owned()))
+        .bind(now)
+        .fetch_one(&mut *tx)
+        .await?;
+        let task = Task::from(row);
+        let event = TaskEvent::record(EventType::Created, &task, now);
+        SqlOutbox::<DB>::append(&mut tx, &event).await?;
+        tx.commit().await?;
+        Ok((task, event))
+    }
+
+    async fn edit_task(&self, user_id: &str, id: TaskId, edit: TaskEdit) -> db::Result<Option<(Task, TaskEvent)>> {
+        let mut tx = self.pools.writer.begin().await?;
+        let row: Option<TaskRow> = sqlx::query_as(AssertSqlSafe(format!(
+            "SELECT {TASK_COLUMNS} FROM tasks WHERE id = $1 AND user_id = $2{}",
+            DB::FOR_UPDATE
+        )))
+        .bind(id)
+        .bind(user_id.to_owned())
+        .fetch_optional(&mut *tx)
+        .await?;
+        let Some(row) = row else { return Ok(None) };
+        let mut task = Task::from(row);
+        let now = domain::clock::now();
+        let event_type = task.edit(edit, now);
+        sqlx::query(
+            "UPDATE tasks SET title = $1, description = $2, completed = $3, priority = $4, tags = $5, \
+             due_date = $6, recurrence = $7, updated_at = $8 WHERE id = $9",
+        )
+        .bind(task.title.clone())
+        .bind(task.description.clone())
+        .bind(task.completed)
+        .bind(task.priority.as_str().to_owned())
+        .bind(json(&task.tags)?)
+        .bind(task.due_date)
+        .bind(task.recurrence.map(|r| r.as_str().to_owned()))
+        .bind(now)
+        .bind(task.id)
+        .execute(&mut *tx)
+        .await?;
+        let event = TaskEvent::record(event_type, &task, now);
+        SqlOutbox::<DB>::append(&mut tx, &event).await?;
+        tx.commit().await?;
+        Ok(Some((task, event)))
+    }
+
+    async fn delete_task(&self, user_id: &str, id: TaskId) -> db::Result<Option<TaskEvent>> {
+        let mut tx = self.pools.writer.begin().await?;
+        let row: Option<TaskRow> = sqlx::query_as(AssertSqlSafe(format!(
+            "DELETE FROM tasks WHERE id = $1 AND user_id = $2 RETURNING {TASK_COLUMNS}"
+        )))
+        .bind(id)
+        .bind(user_id.to_owned())
+        .fetch_optional(&mut *tx)
+        .await?;
+        let Some(row) = row else { return Ok(None) };
+        let event = TaskEvent::record(EventType::Deleted, &Task::from(row), domain::clock::now());
+        SqlOutbox::<DB>::append(&mut tx, &event).await?;
+        tx.commit().await?;
+        Ok(Some(event))
+    }
+}

@@ -1,0 +1,111 @@
+//! The api and the audit trail as parts of an [`App`]: each is added the same way in embedded
+//! mode and by its own service; only how events travel between them differs.
+
+use std::sync::Arc;
+
+use anyhow::Context;
+use api::ApiState;
+use api::accounts::service::AccountLimits;
+use api::chat::agent::Agent;
+use api::chat::offline::OfflineAgent;
+use api::chat::openai::{OpenAiAgent, OpenAiConfig};
+use api::chat::service::ChatLimits;
+use audit::{AuditConsumer, AuditState, RetentionPurger};
+use auth::Authenticator;
+use events::{Outbox, OutboxRelay, RelayConfig, Sink, Subscriber};
+use tokio::sync::Notify;
+
+use crate::app::App;
+use crate::config::{AccountArgs, ChatArgs, RetentionArgs};
+
+/// The api's side of event delivery, for the mode to connect to its transport.
+pub struct ApiEvents {
+    outbox: Arc<dyn Outbox>,
+    written: Arc<Notify>,
+}
+
+impl ApiEvents {
+    /// The relay that delivers the api's outbox to `sink`, woken after each task change.
+    pub fn relay(self, sink: Arc<dyn Sink>) -> OutboxRelay {
+        OutboxRelay::new(self.outbox, sink, self.written, RelayConfig::default())
+    }
+}
+
+/// Adds the api (accounts, tasks, chat, MCP, the UI) on the database at `url`.
+pub async fn api(
+    app: &mut App,
+    url: &str,
+    max_connections: u32,
+    auth: Arc<Authenticator>,
+    accounts: &AccountArgs,
+    chat: &ChatArgs,
+) -> anyhow::Result<ApiEvents> {
+    let database = app
+        .database("api_database", url, max_connections, &api::store::MIGRATIONS)
+        .await?;
+    let written = Arc::new(Notify::new());
+    let state = ApiState::new(
+        api::store::open(database.clone()),
+        written.clone(),
+        auth,
+        AccountLimits::per_minute(accounts.signup_limit, accounts.login_failure_limit),
+        agent(chat)?,
+        ChatLimits {
+            turn_timeout: chat.chat_timeout,
+            history_messages: chat.chat_history,
+        },
+    );
+    app.routes(api::router(state)).document(api::openapi::document());
+    // On PostgreSQL the relay gets its own small pool, so that under load it does not queue
+    // for a connection behind every request. SQLite has one write lock per file: a second
+    // writer would only contend for it, so there the relay shares the single writer.
+    let relay_database = match database {
+        db::Database::Postgres(_) => db::Database::connect(url, 2)
+            .await
+            .context("connecting the relay to the api_database")?,
+        sqlite => sqlite,
+    };
+    Ok(ApiEvents {
+        outbox: api::store::relay_outbox(relay_database),
+        written,
+    })
+}
+
+/// The language model when an API key is configured, the offline assistant otherwise.
+fn agent(chat: &ChatArgs) -> anyhow::Result<Agent> {
+    let agent = match chat.openai_api_key.as_deref().filter(|k| !k.trim().is_empty()) {
+        Some(key) => Agent::OpenAi(OpenAiAgent::new(OpenAiConfig {
+            base_url: chat.openai_base_url.clone(),
+            api_key: key.to_owned(),
+            model: chat.openai_model.clone(),
+            max_rounds: chat.chat_max_rounds,
+            request_timeout: chat.chat_timeout,
+        })?),
+        None => Agent::Offline(OfflineAgent),
+    };
+    tracing::info!(assistant = %agent.describe(), "chat assistant");
+    Ok(agent)
+}
+
+/// Adds the audit trail API and its retention purge on the database at `url`; returns the
+/// consumer that stores events, for the mode to subscribe to its transport.
+pub async fn audit(
+    app: &mut App,
+    url: &str,
+    max_connections: u32,
+    auth: Arc<Authenticator>,
+    retention: &RetentionArgs,
+) -> anyhow::Result<Arc<dyn Subscriber>> {
+    let database = app
+        .database("audit_database", url, max_connections, &audit::store::MIGRATIONS)
+        .await?;
+    let store = audit::store::open(database);
+    app.routes(audit::router(AuditState {
+        store: store.clone(),
+        auth,
+    }))
+    .document(audit::openapi::document());
+    let purger = RetentionPurger::new(store.clone(), retention.audit_retention, retention.audit_purge_interval);
+    app.background(move |stop| purger.run(stop));
+    Ok(Arc::new(AuditConsumer::new(store)))
+}
