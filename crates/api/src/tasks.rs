@@ -103,10 +103,15 @@ pub struct TaskPath {
 }
 
 #[utoipa::path(get, path = "/api/{user_id}/tasks", tag = "tasks",
-    params(("user_id" = String, Path), ("status" = Option<String>, Query, description = "all | pending | completed"),
-           ("sort" = Option<String>, Query, description = "created | title | due_date | priority"),
-           ("q" = Option<String>, Query), ("tag" = Option<String>, Query), ("priority" = Option<String>, Query)),
-    responses((status = 200, body = [Task])), security(("bearer" = [])))]
+    params(("user_id" = String, Path, description = "The caller's own user id (the token's subject)"),
+           ("status" = Option<domain::task::StatusFilter>, Query, description = "Which tasks: all (default), pending or completed"),
+           ("sort" = Option<domain::task::SortKey>, Query, description = "Order: created (newest first, default), title, due_date (soonest first, undated last) or priority (high first)"),
+           ("q" = Option<String>, Query, description = "Case-insensitive substring of the title or description"),
+           ("tag" = Option<String>, Query, description = "Only tasks with this tag"),
+           ("priority" = Option<domain::task::Priority>, Query, description = "Only tasks of this priority")),
+    responses((status = 200, description = "The user's tasks that match", body = [Task]),
+        (status = 400, response = crate::openapi::BadRequest), (status = 401, response = crate::openapi::Unauthorized), (status = 403, response = crate::openapi::Forbidden), (status = 503, response = crate::openapi::Unavailable)),
+    security(("bearer" = [])))]
 pub async fn list_tasks(
     owner: Owner,
     State(s): State<ApiState>,
@@ -115,8 +120,12 @@ pub async fn list_tasks(
     Ok(Json(s.tasks.list(&owner.user_id, &query).await?))
 }
 
-#[utoipa::path(post, path = "/api/{user_id}/tasks", tag = "tasks", params(("user_id" = String, Path)),
-    request_body = CreateTaskRequest, responses((status = 201, body = Task), (status = 422)), security(("bearer" = [])))]
+#[utoipa::path(post, path = "/api/{user_id}/tasks", tag = "tasks", params(("user_id" = String, Path, description = "The caller's own user id (the token's subject)")),
+    request_body = CreateTaskRequest,
+    responses((status = 201, description = "The task as stored, with its id; a `created` event is in the outbox", body = Task),
+        (status = 400, response = crate::openapi::BadRequest), (status = 413, response = crate::openapi::PayloadTooLarge), (status = 415, response = crate::openapi::UnsupportedMediaType), (status = 401, response = crate::openapi::Unauthorized), (status = 403, response = crate::openapi::Forbidden),
+        (status = 422, description = "A field breaks a rule (`validation_failed`): title empty or over 200 characters, description over 1000, over 20 tags or a tag over 50, a due date that does not parse, an unknown priority or recurrence, control characters, or a body that is not a JSON object", body = crate::openapi::ErrorBody), (status = 503, response = crate::openapi::Unavailable)),
+    security(("bearer" = [])))]
 pub async fn create_task(
     owner: Owner,
     State(s): State<ApiState>,
@@ -125,14 +134,20 @@ pub async fn create_task(
     Ok((StatusCode::CREATED, Json(s.tasks.create(&owner.user_id, req).await?)))
 }
 
-#[utoipa::path(get, path = "/api/{user_id}/tasks/{id}", tag = "tasks", params(("user_id" = String, Path), ("id" = i32, Path)),
-    responses((status = 200, body = Task), (status = 404)), security(("bearer" = [])))]
+#[utoipa::path(get, path = "/api/{user_id}/tasks/{id}", tag = "tasks", params(("user_id" = String, Path, description = "The caller's own user id (the token's subject)"), ("id" = i32, Path, description = "The task's id")),
+    responses((status = 200, description = "The task", body = Task), (status = 401, response = crate::openapi::Unauthorized), (status = 403, response = crate::openapi::Forbidden), (status = 404, description = "No such task of this user (or an id that is not a number)", body = crate::openapi::ErrorBody), (status = 503, response = crate::openapi::Unavailable)),
+    security(("bearer" = [])))]
 pub async fn get_task(owner: Owner, State(s): State<ApiState>, Path(p): Path<TaskPath>) -> ApiResult<Json<Task>> {
     Ok(Json(s.tasks.get(&owner.user_id, p.id).await?))
 }
 
-#[utoipa::path(put, path = "/api/{user_id}/tasks/{id}", tag = "tasks", params(("user_id" = String, Path), ("id" = i32, Path)),
-    request_body = UpdateTaskRequest, responses((status = 200, body = Task), (status = 404), (status = 422)), security(("bearer" = [])))]
+#[utoipa::path(put, path = "/api/{user_id}/tasks/{id}", tag = "tasks", params(("user_id" = String, Path, description = "The caller's own user id (the token's subject)"), ("id" = i32, Path, description = "The task's id")),
+    request_body = UpdateTaskRequest,
+    responses((status = 200, description = "The task after the change", body = Task),
+        (status = 400, response = crate::openapi::BadRequest), (status = 413, response = crate::openapi::PayloadTooLarge), (status = 415, response = crate::openapi::UnsupportedMediaType), (status = 401, response = crate::openapi::Unauthorized), (status = 403, response = crate::openapi::Forbidden), (status = 404, description = "No such task of this user (or an id that is not a number)", body = crate::openapi::ErrorBody),
+        (status = 422, description = "No field to change, or a field breaks a rule (as for creating a task)", body = crate::openapi::ErrorBody),
+        (status = 503, response = crate::openapi::Unavailable)),
+    security(("bearer" = [])))]
 pub async fn update_task(
     owner: Owner,
     State(s): State<ApiState>,
@@ -142,15 +157,17 @@ pub async fn update_task(
     Ok(Json(s.tasks.update(&owner.user_id, p.id, req).await?))
 }
 
-#[utoipa::path(delete, path = "/api/{user_id}/tasks/{id}", tag = "tasks", params(("user_id" = String, Path), ("id" = i32, Path)),
-    responses((status = 204), (status = 404)), security(("bearer" = [])))]
+#[utoipa::path(delete, path = "/api/{user_id}/tasks/{id}", tag = "tasks", params(("user_id" = String, Path, description = "The caller's own user id (the token's subject)"), ("id" = i32, Path, description = "The task's id")),
+    responses((status = 204, description = "Deleted; a `deleted` event is in the outbox"), (status = 401, response = crate::openapi::Unauthorized), (status = 403, response = crate::openapi::Forbidden), (status = 404, description = "No such task of this user (or an id that is not a number)", body = crate::openapi::ErrorBody), (status = 503, response = crate::openapi::Unavailable)),
+    security(("bearer" = [])))]
 pub async fn delete_task(owner: Owner, State(s): State<ApiState>, Path(p): Path<TaskPath>) -> ApiResult<StatusCode> {
     s.tasks.delete(&owner.user_id, p.id).await?;
     Ok(StatusCode::NO_CONTENT)
 }
 
-#[utoipa::path(patch, path = "/api/{user_id}/tasks/{id}/complete", tag = "tasks", params(("user_id" = String, Path), ("id" = i32, Path)),
-    responses((status = 200, body = Task), (status = 404)), security(("bearer" = [])))]
+#[utoipa::path(patch, path = "/api/{user_id}/tasks/{id}/complete", tag = "tasks", params(("user_id" = String, Path, description = "The caller's own user id (the token's subject)"), ("id" = i32, Path, description = "The task's id")),
+    responses((status = 200, description = "The task with `completed` flipped", body = Task), (status = 401, response = crate::openapi::Unauthorized), (status = 403, response = crate::openapi::Forbidden), (status = 404, description = "No such task of this user (or an id that is not a number)", body = crate::openapi::ErrorBody), (status = 503, response = crate::openapi::Unavailable)),
+    security(("bearer" = [])))]
 pub async fn toggle_completed(
     owner: Owner,
     State(s): State<ApiState>,

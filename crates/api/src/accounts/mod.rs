@@ -61,7 +61,12 @@ pub fn router() -> Router<ApiState> {
 }
 
 #[utoipa::path(post, path = "/api/auth/signup", tag = "accounts", request_body = SignupRequest,
-    responses((status = 201, body = AuthResponse), (status = 409), (status = 422), (status = 429)))]
+    responses((status = 201, description = "The account is created; its user id and a token", body = AuthResponse),
+        (status = 400, response = crate::openapi::BadRequest), (status = 413, response = crate::openapi::PayloadTooLarge), (status = 415, response = crate::openapi::UnsupportedMediaType),
+        (status = 409, description = "An account with this email already exists (`conflict`)", body = crate::openapi::ErrorBody),
+        (status = 422, description = "Not an email address, a password under 8 or over 128 characters, a name over 100, or a body that is not a JSON object (`validation_failed`)", body = crate::openapi::ErrorBody),
+        (status = 429, response = crate::openapi::RateLimited),
+        (status = 503, response = crate::openapi::Unavailable)))]
 pub async fn signup(
     State(s): State<ApiState>,
     ConnectInfo(peer): ConnectInfo<SocketAddr>,
@@ -75,7 +80,12 @@ pub async fn signup(
 }
 
 #[utoipa::path(post, path = "/api/auth/login", tag = "accounts", request_body = LoginRequest,
-    responses((status = 200, body = AuthResponse), (status = 401), (status = 429)))]
+    responses((status = 200, description = "The user id and a token", body = AuthResponse),
+        (status = 400, response = crate::openapi::BadRequest), (status = 413, response = crate::openapi::PayloadTooLarge), (status = 415, response = crate::openapi::UnsupportedMediaType),
+        (status = 401, description = "Wrong email or password (`unauthorized`), the same answer for an unknown email", body = crate::openapi::ErrorBody),
+        (status = 422, description = "The email is not an email address, or the body is not a JSON object (`validation_failed`)", body = crate::openapi::ErrorBody),
+        (status = 429, response = crate::openapi::RateLimited),
+        (status = 503, response = crate::openapi::Unavailable)))]
 pub async fn login(
     State(s): State<ApiState>,
     ConnectInfo(peer): ConnectInfo<SocketAddr>,
@@ -88,7 +98,10 @@ pub async fn login(
     Ok(Json(session.into()))
 }
 
-#[utoipa::path(get, path = "/api/auth/me", tag = "accounts", responses((status = 200, body = Me), (status = 401)), security(("bearer" = [])))]
+#[utoipa::path(get, path = "/api/auth/me", tag = "accounts",
+    responses((status = 200, description = "The token's user; `email` and `name` are empty for users of an external identity provider", body = Me),
+        (status = 401, response = crate::openapi::Unauthorized), (status = 503, response = crate::openapi::Unavailable)),
+    security(("bearer" = [])))]
 pub async fn me(caller: AuthUser, State(s): State<ApiState>) -> ApiResult<Json<Me>> {
     // Tokens of an external identity provider name users we hold no record of.
     let user = s.accounts.find(&caller.user_id).await?;

@@ -35,12 +35,18 @@ pub fn router() -> Router<ApiState> {
 /// Talk to the assistant. Optional `Idempotency-Key` header: a repeat of a request with the
 /// same key gets the first answer and changes nothing.
 #[utoipa::path(post, path = "/api/{user_id}/chat", tag = "chat", request_body = ChatRequest,
-    params(("user_id" = String, Path), ("Idempotency-Key" = Option<String>, Header)),
-    responses((status = 200, body = ChatReply), (status = 404, description = "unknown conversation"),
-        (status = 409, description = "a request with this Idempotency-Key is still running"),
-        (status = 422, description = "empty or too long message"),
-        (status = 502, description = "the language model failed"),
-        (status = 504, description = "the language model did not answer in time")),
+    params(("user_id" = String, Path, description = "The caller's own user id (the token's subject)"),
+        ("Idempotency-Key" = Option<String>, Header, description = "Any printable ASCII string: a repeat with the same key gets the first answer and changes nothing")),
+    responses((status = 200, description = "The assistant's answer and the tools it called", body = ChatReply),
+        (status = 400, description = "Malformed JSON, or an Idempotency-Key that is not printable ASCII", body = crate::openapi::ErrorBody),
+        (status = 401, response = crate::openapi::Unauthorized), (status = 403, response = crate::openapi::Forbidden),
+        (status = 404, description = "No such conversation of this user (`not_found`)", body = crate::openapi::ErrorBody),
+        (status = 409, description = "A request with this Idempotency-Key is still running; retry shortly (`conflict`)", body = crate::openapi::ErrorBody),
+        (status = 413, response = crate::openapi::PayloadTooLarge), (status = 415, response = crate::openapi::UnsupportedMediaType),
+        (status = 422, description = "An empty message or one over 4000 characters, a bad Idempotency-Key, or a body that is not a JSON object (`validation_failed`)", body = crate::openapi::ErrorBody),
+        (status = 502, description = "The language model failed (`upstream_failed`); tools it had already called did run and are recorded in the conversation", body = crate::openapi::ErrorBody),
+        (status = 503, response = crate::openapi::Unavailable),
+        (status = 504, description = "The language model did not answer within the chat timeout (`upstream_timeout`); tools it had already called did run", body = crate::openapi::ErrorBody)),
     security(("bearer" = [])))]
 pub async fn chat(
     State(state): State<ApiState>,
@@ -64,8 +70,10 @@ pub struct ConversationList {
 }
 
 /// The user's conversations, most recently active first.
-#[utoipa::path(get, path = "/api/{user_id}/conversations", tag = "chat", params(("user_id" = String, Path)),
-    responses((status = 200, body = ConversationList)), security(("bearer" = [])))]
+#[utoipa::path(get, path = "/api/{user_id}/conversations", tag = "chat", params(("user_id" = String, Path, description = "The caller's own user id (the token's subject)")),
+    responses((status = 200, description = "The user's conversations, most recently active first", body = ConversationList),
+        (status = 401, response = crate::openapi::Unauthorized), (status = 403, response = crate::openapi::Forbidden), (status = 503, response = crate::openapi::Unavailable)),
+    security(("bearer" = [])))]
 pub async fn conversations(State(state): State<ApiState>, owner: Owner) -> ApiResult<Json<ConversationList>> {
     Ok(Json(ConversationList {
         conversations: state.conversations.list(&owner.user_id).await?,
@@ -80,8 +88,10 @@ pub struct MessageList {
 
 /// A conversation's messages, oldest first (the newest 500).
 #[utoipa::path(get, path = "/api/{user_id}/conversations/{conversation_id}/messages", tag = "chat",
-    params(("user_id" = String, Path), ("conversation_id" = String, Path)),
-    responses((status = 200, body = MessageList), (status = 404, description = "unknown conversation")),
+    params(("user_id" = String, Path, description = "The caller's own user id (the token's subject)"), ("conversation_id" = String, Path, description = "The conversation's id")),
+    responses((status = 200, description = "The conversation and its newest 500 messages, oldest first", body = MessageList),
+        (status = 401, response = crate::openapi::Unauthorized), (status = 403, response = crate::openapi::Forbidden),
+        (status = 404, description = "No such conversation of this user (`not_found`)", body = crate::openapi::ErrorBody), (status = 503, response = crate::openapi::Unavailable)),
     security(("bearer" = [])))]
 pub async fn messages(
     State(state): State<ApiState>,
