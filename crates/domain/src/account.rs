@@ -1,6 +1,7 @@
 //! Accounts: what a sign-up must hold before anything is hashed or stored.
 
 use crate::ValidationError;
+use crate::validation::reject_control_chars;
 
 pub const PASSWORD_MIN_CHARS: usize = 8;
 /// Bounds the work one login can ask of argon2.
@@ -32,6 +33,7 @@ impl NewAccount {
                 format!("must be at most {NAME_MAX_CHARS} characters"),
             ));
         }
+        reject_control_chars("name", &name)?;
         Ok(Self { email, password, name })
     }
 }
@@ -68,6 +70,15 @@ mod tests {
         assert_eq!(normalise_email("  Ada@Example.COM ").unwrap(), "ada@example.com");
         for bad in ["", "ada", "@example.com", "ada@", "ada@example", "a da@example.com"] {
             assert!(normalise_email(bad).is_err(), "{bad:?} should be refused");
+        }
+    }
+
+    #[test]
+    fn names_refuse_control_characters() {
+        let parse = |name: &str| NewAccount::parse("ada@example.com", "correct horse".into(), Some(name.into()));
+        assert_eq!(parse("  Ada Lovelace ").unwrap().name, "Ada Lovelace");
+        for bad in ["Ada\0", "Ada\nLovelace", "Ada\u{1b}[31m"] {
+            assert_eq!(parse(bad).unwrap_err().field, "name", "{bad:?}");
         }
     }
 }

@@ -5,7 +5,7 @@ use serde::{Deserialize, Serialize};
 use serde_json::Value;
 use utoipa::ToSchema;
 
-use crate::validation::ValidationError;
+use crate::validation::{ValidationError, reject_control_chars, reject_control_chars_in_text};
 
 /// Longest user message the assistant accepts.
 pub const MAX_MESSAGE_CHARS: usize = 4000;
@@ -74,7 +74,7 @@ pub struct NewChatMessage {
 #[derive(Debug, Clone, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct ChatRequest {
-    #[serde(default)]
+    #[serde(default, deserialize_with = "conversation_id")]
     pub conversation_id: Option<String>,
     pub message: String,
 }
@@ -87,7 +87,18 @@ pub struct ChatReply {
     pub tool_calls: Vec<ToolCallRecord>,
 }
 
-/// The user's message, trimmed: not empty, at most `MAX_MESSAGE_CHARS` characters.
+/// Refused while the body is read, before the id is looked up: an id holds no control
+/// character, and PostgreSQL would fail on a NUL.
+fn conversation_id<'de, D: serde::Deserializer<'de>>(d: D) -> Result<Option<String>, D::Error> {
+    let id = Option::<String>::deserialize(d)?;
+    if let Some(id) = &id {
+        reject_control_chars("conversation_id", id).map_err(serde::de::Error::custom)?;
+    }
+    Ok(id)
+}
+
+/// The user's message, trimmed: not empty, at most `MAX_MESSAGE_CHARS` characters, no control
+/// characters but tab and line breaks.
 pub fn parse_message(message: &str) -> Result<String, ValidationError> {
     let message = message.trim();
     if message.is_empty() {
@@ -99,6 +110,7 @@ pub fn parse_message(message: &str) -> Result<String, ValidationError> {
             format!("must be at most {MAX_MESSAGE_CHARS} characters"),
         ));
     }
+    reject_control_chars_in_text("message", message)?;
     Ok(message.to_owned())
 }
 
@@ -133,6 +145,26 @@ mod tests {
         assert!(parse_message("   ").is_err());
         assert!(parse_message(&"x".repeat(MAX_MESSAGE_CHARS + 1)).is_err());
         assert!(parse_message(&"é".repeat(MAX_MESSAGE_CHARS)).is_ok());
+    }
+
+    #[test]
+    fn messages_refuse_control_characters_but_tab_and_line_breaks() {
+        assert_eq!(parse_message("add\tmilk\r\nand eggs").unwrap(), "add\tmilk\r\nand eggs");
+        for bad in ["add milk\0", "add \u{1b}[2Jmilk", "add\u{8}milk"] {
+            assert_eq!(parse_message(bad).unwrap_err().field, "message", "{bad:?}");
+        }
+    }
+
+    #[test]
+    fn a_conversation_id_with_control_characters_is_refused_when_read() {
+        let ok: ChatRequest = serde_json::from_str(r#"{"conversation_id":"c-1","message":"hi"}"#).unwrap();
+        assert_eq!(ok.conversation_id.as_deref(), Some("c-1"));
+        let err = serde_json::from_str::<ChatRequest>(r#"{"conversation_id":"c\u0000","message":"hi"}"#).unwrap_err();
+        assert!(
+            err.to_string()
+                .contains("conversation_id: must not contain control characters"),
+            "{err}"
+        );
     }
 
     #[test]

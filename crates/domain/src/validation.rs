@@ -47,9 +47,7 @@ pub fn description(raw: &str) -> Result<String, ValidationError> {
             format!("must be at most {DESCRIPTION_MAX_CHARS} characters (got {chars})"),
         ));
     }
-    if raw.contains('\0') {
-        return Err(ValidationError::new("description", "must not contain NUL characters"));
-    }
+    reject_control_chars_in_text("description", raw)?;
     Ok(raw.to_string())
 }
 
@@ -76,9 +74,26 @@ pub fn tags(raw: &[String]) -> Result<Vec<String>, ValidationError> {
     Ok(out)
 }
 
-fn reject_control_chars(field: &'static str, value: &str) -> Result<(), ValidationError> {
-    if value.chars().any(|c| c.is_control()) {
+/// For one-line values (titles, tags, names): no control character at all. PostgreSQL refuses
+/// NUL in text, and the others have no business in a line of text.
+pub fn reject_control_chars(field: &'static str, value: &str) -> Result<(), ValidationError> {
+    if value.chars().any(char::is_control) {
         return Err(ValidationError::new(field, "must not contain control characters"));
+    }
+    Ok(())
+}
+
+/// For free text (descriptions, chat messages): tab and line breaks (LF, and the CR of CRLF)
+/// are allowed; any other control character is not.
+pub fn reject_control_chars_in_text(field: &'static str, value: &str) -> Result<(), ValidationError> {
+    if value
+        .chars()
+        .any(|c| c.is_control() && !matches!(c, '\t' | '\n' | '\r'))
+    {
+        return Err(ValidationError::new(
+            field,
+            "must not contain control characters other than tab and line breaks",
+        ));
     }
     Ok(())
 }
@@ -99,6 +114,20 @@ mod tests {
     fn description_limit_is_1000_characters() {
         assert!(description(&"x".repeat(1000)).is_ok());
         assert!(description(&"x".repeat(1001)).is_err());
+    }
+
+    #[test]
+    fn control_characters_are_refused_except_tab_and_line_breaks_in_text() {
+        for bad in ["a\0b", "a\u{7}b", "a\u{1b}[31m", "a\u{7f}", "a\u{85}b", "a\tb", "a\nb"] {
+            assert_eq!(title(bad).unwrap_err().field, "title", "{bad:?}");
+            assert_eq!(tags(&[bad.into()]).unwrap_err().field, "tags", "{bad:?}");
+        }
+        for bad in ["a\0b", "a\u{7}b", "a\u{1b}[31m", "a\u{7f}", "a\u{85}b"] {
+            assert_eq!(description(bad).unwrap_err().field, "description", "{bad:?}");
+        }
+        assert_eq!(description("one\ttwo\nthree\r\n").unwrap(), "one\ttwo\nthree\r\n");
+        // Surrounding whitespace of a title is trimmed before the check.
+        assert_eq!(title("\tbuy milk\n").unwrap(), "buy milk");
     }
 
     #[test]
