@@ -178,7 +178,8 @@ pub struct AccountArgs {
     /// Sign-ups allowed per client IP per minute.
     #[arg(long, env = "TASKTRAIL_SIGNUP_LIMIT", default_value_t = 20)]
     pub signup_limit: u32,
-    /// Failed logins allowed per account per minute (three times this per client IP).
+    /// Failed logins allowed per account and client IP per minute (three times this per client
+    /// IP): a stranger's failures never lock the account's owner out.
     #[arg(long, env = "TASKTRAIL_LOGIN_FAILURE_LIMIT", default_value_t = 10)]
     pub login_failure_limit: u32,
 }

@@ -81,7 +81,7 @@ impl Server {
             .map(|task| tokio::spawn(task(background_stop.clone())))
             .collect();
 
-        let (drain, draining, server_stop) = (self.drain, self.draining, stop.clone());
+        let (drain, draining, server_stop) = (self.drain, self.draining.clone(), stop.clone());
         let stop_accepting = async move {
             server_stop.cancelled().await;
             draining.begin();
@@ -105,13 +105,19 @@ impl Server {
             tracing::info!("stopped");
             Ok(())
         });
-        Ok(Running { addr, stop, done })
+        Ok(Running {
+            addr,
+            stop,
+            draining: self.draining,
+            done,
+        })
     }
 }
 
 pub struct Running {
     pub addr: SocketAddr,
     stop: CancellationToken,
+    draining: Draining,
     done: JoinHandle<anyhow::Result<()>>,
 }
 
@@ -119,6 +125,8 @@ impl Running {
     /// Begins shutdown: unready for the drain delay, then in-flight requests finish, then the
     /// background work stops.
     pub fn shutdown(&self) {
+        // Unready before this returns, not when the server task next runs.
+        self.draining.begin();
         self.stop.cancel();
     }
 

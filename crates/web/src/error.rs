@@ -5,6 +5,10 @@ use serde_json::json;
 
 pub type ApiResult<T> = Result<T, ApiError>;
 
+/// What a 503 tells clients to wait: dependencies we answer 503 for (a database reconnecting,
+/// a sidecar, a full queue) usually recover within seconds.
+pub const UNAVAILABLE_RETRY_AFTER_SECS: u64 = 2;
+
 /// Every failure an HTTP client can see. Answers `{"error":{"code","message"}}`.
 #[derive(Debug, thiserror::Error)]
 pub enum ApiError {
@@ -106,6 +110,9 @@ impl IntoResponse for ApiError {
             }
             ApiError::TooManyRequests { retry_after_secs } => {
                 headers.insert(header::RETRY_AFTER, HeaderValue::from(*retry_after_secs));
+            }
+            ApiError::Unavailable(_) => {
+                headers.insert(header::RETRY_AFTER, HeaderValue::from(UNAVAILABLE_RETRY_AFTER_SECS));
             }
             _ => {}
         }

@@ -4,7 +4,8 @@
 //! instead of starving requests of CPU, and since each thread reuses its own allocator arena,
 //! memory stays at about 19 MiB per thread (on tokio's blocking pool, every new thread kept
 //! another 19 MiB arena: 1 GB after 1,000 sign-ups). When the queue is full a request is
-//! refused at once (503) rather than waiting behind a minute of hashing.
+//! refused at once (503) rather than waiting behind a minute of hashing, and work whose
+//! request has gone away is skipped.
 
 use std::sync::mpsc::{SyncSender, TrySendError, sync_channel};
 use std::sync::{Arc, Mutex};
@@ -85,6 +86,12 @@ impl Passwords {
     async fn run<T: Send + 'static>(&self, work: impl FnOnce() -> T + Send + 'static) -> ApiResult<T> {
         let (done, result) = tokio::sync::oneshot::channel();
         let job: Job = Box::new(move || {
+            // The request went away while this waited (the client left, or its timeout
+            // passed): nobody would see the answer, so the work is skipped.
+            if done.is_closed() {
+                metrics::counter!("tasktrail_password_hashing_skipped_total").increment(1);
+                return;
+            }
             let _ = done.send(work());
         });
         match self.jobs.try_send(job) {
@@ -157,5 +164,36 @@ mod tests {
             answer = passwords.verify("password1".into(), None).await;
         }
         assert!(!answer.unwrap(), "verified again once the queue drained");
+    }
+
+    #[tokio::test]
+    async fn work_whose_request_went_away_is_skipped() {
+        let passwords = Passwords::with_threads(1, 4);
+        let (started, has_started) = std::sync::mpsc::channel();
+        let (release, released) = std::sync::mpsc::channel::<()>();
+        let busy: Job = Box::new(move || {
+            started.send(()).unwrap();
+            released.recv().unwrap();
+        });
+        passwords.jobs.try_send(busy).unwrap();
+        has_started.recv().unwrap();
+        let ran = Arc::new(std::sync::atomic::AtomicBool::new(false));
+        let abandoned = {
+            let ran = ran.clone();
+            passwords.run(move || ran.store(true, std::sync::atomic::Ordering::SeqCst))
+        };
+        // Polled once (queued behind the busy job), then dropped: the request is gone.
+        assert!(
+            tokio::time::timeout(std::time::Duration::from_millis(20), abandoned)
+                .await
+                .is_err()
+        );
+        release.send(()).unwrap();
+        // A later job runs after the abandoned one in queue order.
+        assert!(!passwords.verify("password1".into(), None).await.unwrap());
+        assert!(
+            !ran.load(std::sync::atomic::Ordering::SeqCst),
+            "the abandoned job did not run"
+        );
     }
 }

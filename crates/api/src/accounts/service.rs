@@ -4,7 +4,7 @@
 use std::sync::Arc;
 
 use auth::Authenticator;
-use domain::account::{NewAccount, login_email};
+use domain::account::{NewAccount, PASSWORD_MAX_CHARS, normalise_email};
 use web::{ApiError, ApiResult};
 
 use super::passwords::Passwords;
@@ -12,10 +12,12 @@ use crate::rate_limit::RateLimiter;
 use crate::store::{AccountStore, UserRecord};
 
 /// Per-minute limits on account endpoints (configurable so that a load run can raise them).
+/// Failed logins count per account *and client*, and per client: a stranger failing logins
+/// on someone's email locks out only themselves, never the account's owner.
 pub struct AccountLimits {
     pub signups_per_ip: RateLimiter,
     pub login_failures_per_ip: RateLimiter,
-    pub login_failures_per_account: RateLimiter,
+    pub login_failures_per_account_and_ip: RateLimiter,
 }
 
 impl AccountLimits {
@@ -23,7 +25,7 @@ impl AccountLimits {
         Self {
             signups_per_ip: RateLimiter::per_minute(signups_per_ip),
             login_failures_per_ip: RateLimiter::per_minute(login_failures.saturating_mul(3)),
-            login_failures_per_account: RateLimiter::per_minute(login_failures),
+            login_failures_per_account_and_ip: RateLimiter::per_minute(login_failures),
         }
     }
 }
@@ -59,9 +61,10 @@ impl AccountService {
         password: String,
         name: Option<String>,
     ) -> ApiResult<Session> {
-        self.limits.signups_per_ip.check(client_ip)?;
+        let signup = self.limits.signups_per_ip.take(client_ip)?;
         let account = NewAccount::parse(email, password, name)?;
-        self.limits.signups_per_ip.record(client_ip);
+        // A valid sign-up counts from here, whatever happens next.
+        signup.keep();
         let user = UserRecord {
             id: uuid::Uuid::new_v4().to_string(),
             email: account.email,
@@ -80,18 +83,26 @@ impl AccountService {
     }
 
     pub async fn log_in(&self, client_ip: &str, email: &str, password: String) -> ApiResult<Session> {
-        let email = login_email(email);
-        self.limits.login_failures_per_ip.check(client_ip)?;
-        self.limits.login_failures_per_account.check(&email)?;
+        // Also bounds the limiter's keys (an email is at most 320 bytes).
+        let email = normalise_email(email)?;
+        let per_ip = self.limits.login_failures_per_ip.take(client_ip)?;
+        let pair = format!("{email} {client_ip}");
+        let per_pair = self.limits.login_failures_per_account_and_ip.take(&pair)?;
         let user = self.store.find_user_by_email(&email).await?;
-        let hash = user.as_ref().map(|u| u.password_hash.clone());
-        if !self.passwords.verify(password, hash).await? {
-            self.limits.login_failures_per_ip.record(client_ip);
-            self.limits.login_failures_per_account.record(&email);
+        // No account has a password that long: refuse without hashing it.
+        let verified = password.chars().count() <= PASSWORD_MAX_CHARS
+            && self
+                .passwords
+                .verify(password, user.as_ref().map(|u| u.password_hash.clone()))
+                .await?;
+        let Some(user) = user.filter(|_| verified) else {
+            per_ip.keep();
+            per_pair.keep();
             return Err(ApiError::Unauthorized("invalid email or password".into()));
-        }
-        let user = user.expect("a verified password belongs to a user");
-        self.limits.login_failures_per_account.clear(&email);
+        };
+        // The owner's own success clears their earlier failures from this client.
+        drop(per_pair);
+        self.limits.login_failures_per_account_and_ip.clear(&pair);
         Ok(Session {
             token: self.auth.issue(&user.id)?,
             user_id: user.id,

@@ -237,3 +237,60 @@ async fn tokens_of_an_external_provider_are_verified_through_its_jwks() {
         .await;
     assert_eq!(s, StatusCode::UNAUTHORIZED);
 }
+
+/// Login throttling: parallel guesses cannot outrun the failure limit; a stranger failing
+/// logins on someone's email locks out only the stranger; an email too long to exist is
+/// refused before any work.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn login_throttling_counts_parallel_guesses_and_never_locks_out_the_owner() {
+    let app = TestApp::spawn_with(Backend::Sqlite, &["--login-failure-limit", "3"]).await;
+    let email = "owner@example.com";
+    let (s, b) = app
+        .post_anonymously("/api/auth/signup", json!({"email": email, "password": "correct horse"}))
+        .await;
+    assert_eq!(s, StatusCode::CREATED, "{b}");
+
+    // A stranger on another address (127.0.0.2 is loopback too) guesses 20 times at once.
+    let stranger = reqwest::Client::builder()
+        .local_address(std::net::IpAddr::from([127, 0, 0, 2]))
+        .build()
+        .unwrap();
+    let guesses = (0..20).map(|i| {
+        let (stranger, url) = (stranger.clone(), format!("{}/api/auth/login", app.base));
+        async move {
+            stranger
+                .post(url)
+                .json(&json!({"email": email, "password": format!("guess number {i}")}))
+                .send()
+                .await
+                .unwrap()
+                .status()
+        }
+    });
+    let answers = futures::future::join_all(guesses).await;
+    let tried = answers.iter().filter(|s| **s == StatusCode::UNAUTHORIZED).count();
+    let refused = answers.iter().filter(|s| **s == StatusCode::TOO_MANY_REQUESTS).count();
+    assert_eq!((tried, refused), (3, 17), "{answers:?}");
+    let (s, _) = app
+        .post_anonymously("/api/auth/login", json!({"email": email, "password": "correct horse"}))
+        .await;
+    assert_eq!(s, StatusCode::OK, "the owner, on their own address, still logs in");
+    let response = stranger
+        .post(format!("{}/api/auth/login", app.base))
+        .json(&json!({"email": email, "password": "correct horse"}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(
+        response.status(),
+        StatusCode::TOO_MANY_REQUESTS,
+        "the stranger stays locked out"
+    );
+    assert!(response.headers().get("retry-after").is_some());
+
+    let long = format!("{}@example.com", "a".repeat(100_000));
+    let (s, b) = app
+        .post_anonymously("/api/auth/login", json!({"email": long, "password": "correct horse"}))
+        .await;
+    assert_error(s, &b, StatusCode::UNPROCESSABLE_ENTITY, "validation_failed");
+}

@@ -278,3 +278,90 @@ async fn one_relay_among_replicas_and_the_standby_takes_over() {
     assert_eq!(trail.len(), 10, "the standby took over and delivered everything");
     assert_eq!(relay_leader(&client, &second.base).await, Some(true));
 }
+
+/// PostgreSQL cutting the app's connections while users work (what a database restart or a
+/// failover does to them): every request answers its success or 503 `unavailable` with
+/// `Retry-After`, never 500; every acknowledged task is stored, and every stored task has
+/// exactly one audit entry.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn connections_cut_by_the_database_answer_503_never_500() {
+    let app = Arc::new(TestApp::spawn(Backend::Postgres).await);
+    let ada = app.signup().await;
+    let database = app.api_database_url().rsplit_once('/').unwrap().1.to_owned();
+    let admin = std::env::var("TASKTRAIL_TEST_DATABASE_URL").unwrap();
+    let mut admin = sqlx::PgConnection::connect(&admin).await.unwrap();
+
+    let workers: Vec<_> = (0..4)
+        .map(|w| {
+            let (app, ada) = (app.clone(), ada.clone());
+            tokio::spawn(async move {
+                let mut answers = Vec::new();
+                for i in 0..40 {
+                    let response = app
+                        .client
+                        .post(format!("{}/api/{}/tasks", app.base, ada.id))
+                        .bearer_auth(&ada.token)
+                        .json(&json!({"title": format!("w{w} t{i}")}))
+                        .send()
+                        .await
+                        .unwrap();
+                    let retry_after = response.headers().get("retry-after").is_some();
+                    let status = response.status();
+                    let body: serde_json::Value = response.json().await.unwrap();
+                    answers.push((status, retry_after, body));
+                }
+                answers
+            })
+        })
+        .collect();
+    let mut cut = 0;
+    while !workers.iter().all(|w| w.is_finished()) && cut < 400 {
+        let killed: Vec<(bool,)> = sqlx::query_as(
+            "SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE datname = $1 AND pid <> pg_backend_pid()",
+        )
+        .bind(&database)
+        .fetch_all(&mut admin)
+        .await
+        .unwrap();
+        cut += killed.len();
+        tokio::time::sleep(Duration::from_millis(30)).await;
+    }
+    assert!(cut > 0, "no connection was cut");
+
+    let mut acknowledged = Vec::new();
+    let mut unavailable = 0;
+    for worker in workers {
+        for (status, retry_after, body) in worker.await.unwrap() {
+            match status {
+                StatusCode::CREATED => acknowledged.push(body["id"].as_i64().unwrap()),
+                StatusCode::SERVICE_UNAVAILABLE => {
+                    assert_eq!(body["error"]["code"], "unavailable", "{body}");
+                    assert!(retry_after, "a 503 says when to retry");
+                    unavailable += 1;
+                }
+                other => panic!("answered {other}: {body}"),
+            }
+        }
+    }
+    eprintln!(
+        "{cut} connections cut: {} tasks acknowledged, {unavailable} answers 503",
+        acknowledged.len()
+    );
+    // A 503 may still have committed (the answer was lost with the connection): count what
+    // is stored, which must hold every acknowledged task.
+    let (s, tasks) = app
+        .call(Method::GET, &format!("/api/{}/tasks", ada.id), Some(&ada.token), None)
+        .await;
+    assert_eq!(s, StatusCode::OK, "{tasks}");
+    let stored: Vec<i64> = tasks
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|t| t["id"].as_i64().unwrap())
+        .collect();
+    for id in &acknowledged {
+        assert!(stored.contains(id), "acknowledged task {id} is not stored");
+    }
+    let trail = harness::wait_for_trail(&app.client, &app.base, &ada, stored.len(), Duration::from_secs(60)).await;
+    assert_each_once(&trail, stored.len());
+}
