@@ -97,8 +97,10 @@ impl ChatService {
         let (text, failure) = match answer {
             Ok(Ok(reply)) => (reply.text, None),
             Ok(Err(AgentError::Upstream(detail))) => {
+                // The model server's words (its error body, perhaps our request echoed back)
+                // are for operators: logged, not passed on.
                 tracing::warn!(%detail, "the language model failed");
-                let message = format!("the assistant's language model failed: {detail}");
+                let message = "the assistant's language model failed; try again shortly".to_owned();
                 (String::new(), Some(ApiError::BadGateway(message)))
             }
             Ok(Err(AgentError::Timeout)) | Err(_) => {

@@ -253,6 +253,10 @@ async fn a_model_failure_or_timeout_is_a_clear_error_and_changes_nothing() {
     let (status, body) = chat(&app, &user, json!({"message": "add buy milk"})).await;
     assert_eq!(status, StatusCode::BAD_GATEWAY, "{body}");
     assert_eq!(body["error"]["code"], "upstream_failed");
+    assert!(
+        !body.to_string().contains("scripted failure"),
+        "the model server's error body is logged, not passed on: {body}"
+    );
     let (status, body) = chat(&app, &user, json!({"message": "add buy milk"})).await;
     assert_eq!(status, StatusCode::GATEWAY_TIMEOUT, "{body}");
     assert_eq!(body["error"]["code"], "upstream_timeout");
