@@ -289,6 +289,20 @@ pub struct TaskQuery {
     pub priority: Option<Priority>,
 }
 
+impl TaskQuery {
+    /// The search text and tag reach SQL, where PostgreSQL refuses NUL: refused here instead,
+    /// whoever built the query (the REST query string, or a chat or MCP tool's arguments).
+    pub fn check(&self) -> Result<(), ValidationError> {
+        if let Some(q) = &self.q {
+            validation::reject_control_chars_in_text("q", q)?;
+        }
+        if let Some(tag) = &self.tag {
+            validation::reject_control_chars_in_text("tag", tag)?;
+        }
+        Ok(())
+    }
+}
+
 /// Accepts an RFC 3339 timestamp or a plain `YYYY-MM-DD` date (midnight UTC).
 fn parse_due_date(s: &str) -> Result<DateTime<Utc>, String> {
     if let Ok(dt) = DateTime::parse_from_rfc3339(s) {
@@ -351,6 +365,18 @@ mod tests {
     #[test]
     fn an_empty_update_is_rejected() {
         assert!(TaskChanges::parse(UpdateTaskRequest::default()).is_err());
+    }
+
+    #[test]
+    fn a_search_with_control_characters_is_refused() {
+        let query = |q: &str, tag: &str| TaskQuery {
+            q: Some(q.into()),
+            tag: Some(tag.into()),
+            ..Default::default()
+        };
+        assert!(query("milk\tand\neggs", "home").check().is_ok());
+        assert_eq!(query("milk\0", "home").check().unwrap_err().field, "q");
+        assert_eq!(query("milk", "\u{1b}").check().unwrap_err().field, "tag");
     }
 
     #[test]
