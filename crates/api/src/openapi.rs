@@ -10,8 +10,9 @@ use utoipa::{Modify, OpenApi, ToResponse, ToSchema};
 
 use crate::{accounts, chat, tasks};
 
-/// The body of every error (`web::ApiError`). The audit crate declares the same components for
-/// its own document (crates/audit/src/openapi.rs), since neither crate depends on the other.
+// The audit crate declares the same components for its own document
+// (crates/audit/src/openapi.rs), since neither crate depends on the other.
+/// The body of every error response.
 #[derive(ToSchema)]
 #[schema(example = json!({"error": {"code": "not_found", "message": "task not found"}}))]
 pub struct ErrorBody {
@@ -70,7 +71,7 @@ pub struct Unavailable(pub ErrorBody);
 
 #[derive(OpenApi)]
 #[openapi(
-    info(title = "tasktrail", description = "Event-driven todo service: every task change becomes an event on `task-events`; the audit trail is at /api/{user_id}/audit. The chat assistant's tools are also served over MCP (streamable HTTP) at /mcp with the same bearer token. Every error answers `{\"error\":{\"code\",\"message\"}}` (the `ErrorBody` schema); an unknown path answers 404 `not_found`."),
+    info(title = "tasktrail", description = "Event-driven todo service: every task change becomes an event on `task-events`; the audit trail is at /api/{user_id}/audit. The chat assistant's tools are also served over MCP (streamable HTTP) at /mcp with the same bearer token. Every error answers `{\"error\":{\"code\",\"message\"}}` (the `ErrorBody` schema); an unknown path answers 404 `not_found`, a method the path does not serve 405 `method_not_allowed` with an `Allow` header."),
     paths(accounts::signup, accounts::login, accounts::me, tasks::list_tasks, tasks::create_task, tasks::get_task,
           tasks::update_task, tasks::delete_task, tasks::toggle_completed, chat::chat, chat::conversations,
           chat::messages),

@@ -10,7 +10,7 @@ use crate::trail;
 // under the same names, as the api's (crates/api/src/openapi.rs): a merged document keeps one
 // of each. Neither crate depends on the other, so each declares what its document references.
 
-/// The body of every error (`web::ApiError`).
+/// The body of every error response.
 #[derive(ToSchema)]
 #[schema(example = json!({"error": {"code": "not_found", "message": "task not found"}}))]
 pub struct ErrorBody {
