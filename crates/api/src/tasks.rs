@@ -31,6 +31,7 @@ impl TaskService {
     }
 
     pub async fn list(&self, user_id: &str, query: &TaskQuery) -> ApiResult<Vec<Task>> {
+        query.check()?;
         Ok(self.store.list_tasks(user_id, query).await?)
     }
 

@@ -5,7 +5,6 @@ use async_trait::async_trait;
 use db::{Dialect, Pools};
 use domain::TaskEvent;
 use events::OutboxEntry;
-use sqlx::types::Json;
 use sqlx::{AssertSqlSafe, FromRow};
 
 use super::json;
@@ -17,10 +16,11 @@ pub struct SqlOutbox<DB: sqlx::Database> {
     lease: RelayLease<DB>,
 }
 
+/// The payload as text, decoded here: a row that does not decode must not fail the whole read.
 #[derive(FromRow)]
 pub struct OutboxRow {
     id: i64,
-    payload: Json<TaskEvent>,
+    payload: String,
 }
 
 #[derive(FromRow)]
@@ -50,23 +50,52 @@ impl<DB: Dialect> SqlOutbox<DB> {
             .await?;
         Ok(())
     }
+
+    /// Moves a row that no longer decodes out of the way, into `outbox_dead_letters`, so that
+    /// the events behind it are delivered.
+    async fn quarantine(pools: &Pools<DB>, id: i64, error: &str) -> anyhow::Result<()> {
+        let mut tx = pools.writer.begin().await?;
+        sqlx::query(
+            "INSERT INTO outbox_dead_letters (outbox_id, payload, error, quarantined_at) \
+             SELECT id, CAST(payload AS TEXT), $2, $3 FROM outbox WHERE id = $1",
+        )
+        .bind(id)
+        .bind(error.to_owned())
+        .bind(domain::clock::now())
+        .execute(&mut *tx)
+        .await?;
+        sqlx::query("DELETE FROM outbox WHERE id = $1")
+            .bind(id)
+            .execute(&mut *tx)
+            .await?;
+        tx.commit().await?;
+        tracing::error!(
+            outbox_id = id,
+            error,
+            "an outbox row does not decode as a task event; moved to outbox_dead_letters"
+        );
+        metrics::counter!("tasktrail_outbox_quarantined_total").increment(1);
+        Ok(())
+    }
 }
 
 #[db::sql_bounds(OutboxRow, CountRow, LockRow)]
 #[async_trait]
 impl<DB: Dialect> events::Outbox for SqlOutbox<DB> {
     async fn pending(&self, limit: u32) -> anyhow::Result<Vec<OutboxEntry>> {
-        let rows: Vec<OutboxRow> = sqlx::query_as("SELECT id, payload FROM outbox ORDER BY id LIMIT $1")
-            .bind(i64::from(limit))
-            .fetch_all(&self.pools.reader)
-            .await?;
-        Ok(rows
-            .into_iter()
-            .map(|r| OutboxEntry {
-                id: r.id,
-                event: r.payload.0,
-            })
-            .collect())
+        let rows: Vec<OutboxRow> =
+            sqlx::query_as("SELECT id, CAST(payload AS TEXT) AS payload FROM outbox ORDER BY id LIMIT $1")
+                .bind(i64::from(limit))
+                .fetch_all(&self.pools.reader)
+                .await?;
+        let mut entries = Vec::with_capacity(rows.len());
+        for row in rows {
+            match serde_json::from_str::<TaskEvent>(&row.payload) {
+                Ok(event) => entries.push(OutboxEntry { id: row.id, event }),
+                Err(e) => Self::quarantine(&self.pools, row.id, &e.to_string()).await?,
+            }
+        }
+        Ok(entries)
     }
 
     async fn mark_delivered(&self, ids: &[i64]) -> anyhow::Result<()> {

@@ -10,7 +10,8 @@ use crate::on_both_backends;
 
 on_both_backends!(
     an_audit_store_outage_loses_nothing,
-    a_hard_kill_after_commits_loses_nothing
+    a_hard_kill_after_commits_loses_nothing,
+    an_outbox_row_that_does_not_decode_is_set_aside_and_the_rest_delivered
 );
 
 /// Makes the audit store refuse writes until the returned guard is released: an exclusive
@@ -364,4 +365,59 @@ async fn connections_cut_by_the_database_answer_503_never_500() {
     }
     let trail = harness::wait_for_trail(&app.client, &app.base, &ada, stored.len(), Duration::from_secs(60)).await;
     assert_each_once(&trail, stored.len());
+}
+
+/// Writes an outbox row whose payload is JSON but no task event (a bug, a hand edit, a
+/// downgrade), ahead of everything written after it.
+async fn insert_undecodable_outbox_row(api_url: &str) {
+    let sql = "INSERT INTO outbox (event_id, user_id, payload, created_at) VALUES ($1, 'nobody', '{\"not\": \"an event\"}', $2)";
+    if api_url.starts_with("sqlite:") {
+        let mut conn = sqlx::SqliteConnection::connect(api_url).await.unwrap();
+        sqlx::query(sql)
+            .bind(uuid::Uuid::new_v4())
+            .bind(chrono::Utc::now())
+            .execute(&mut conn)
+            .await
+            .unwrap();
+    } else {
+        let mut conn = sqlx::PgConnection::connect(api_url).await.unwrap();
+        sqlx::query(sql)
+            .bind(uuid::Uuid::new_v4())
+            .bind(chrono::Utc::now())
+            .execute(&mut conn)
+            .await
+            .unwrap();
+    }
+}
+
+async fn dead_letters(api_url: &str) -> Vec<(i64, String)> {
+    let sql = "SELECT outbox_id, payload FROM outbox_dead_letters ORDER BY outbox_id";
+    if api_url.starts_with("sqlite:") {
+        let mut conn = sqlx::SqliteConnection::connect(api_url).await.unwrap();
+        sqlx::query_as(sql).fetch_all(&mut conn).await.unwrap()
+    } else {
+        let mut conn = sqlx::PgConnection::connect(api_url).await.unwrap();
+        sqlx::query_as(sql).fetch_all(&mut conn).await.unwrap()
+    }
+}
+
+async fn an_outbox_row_that_does_not_decode_is_set_aside_and_the_rest_delivered(backend: Backend) {
+    let app = TestApp::spawn(backend).await;
+    let ada = app.signup().await;
+    insert_undecodable_outbox_row(&app.api_database_url()).await;
+    app.create_task(&ada, "behind the bad row").await;
+
+    let trail = app.wait_for_trail(&ada, 1).await;
+    assert_eq!(
+        event_types(&trail),
+        ["created"],
+        "the event behind the bad row is delivered"
+    );
+    let set_aside = dead_letters(&app.api_database_url()).await;
+    assert_eq!(set_aside.len(), 1, "{set_aside:?}");
+    assert!(
+        set_aside[0].1.contains("an event"),
+        "the payload is kept: {set_aside:?}"
+    );
+    assert_eq!(outbox_backlog(&app.api_database_url()).await, 0);
 }
