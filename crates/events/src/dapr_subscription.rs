@@ -7,11 +7,19 @@
 //! programmatic subscription would silently override the declarative one). With bulk delivery
 //! on, the sidecar gathers a partition's messages into one request and the subscriber handles
 //! them as one batch (one multi-row insert for the audit log).
+//!
+//! When the sidecar is given an app API token (`APP_API_TOKEN` on daprd), it sends it in the
+//! `dapr-api-token` header of every request to the app; with the same token configured here,
+//! a delivery without it is refused with 401 before anything is read, so nobody who can reach
+//! the port can forge events.
 
 use std::sync::Arc;
 
 use axum::body::Bytes;
-use axum::extract::State;
+use axum::extract::{Request, State};
+use axum::http::StatusCode;
+use axum::middleware::{self, Next};
+use axum::response::{IntoResponse, Response};
 use axum::routing::post;
 use axum::{Json, Router};
 use serde_json::{Value, json};
@@ -26,16 +34,53 @@ use crate::cloud_event::{Unreadable, parse_event, read_message};
 pub struct DaprSubscription {
     /// The path the sidecar delivers to, e.g. `/events/task-events`.
     pub route: String,
+    /// The token the sidecar sends in `dapr-api-token`; when set, deliveries without it are
+    /// refused. `None` accepts anyone who can reach the port.
+    pub app_api_token: Option<String>,
 }
+
+/// The header daprd puts its app API token in (dapr: pkg/runtime/security/consts).
+pub const APP_API_TOKEN_HEADER: &str = "dapr-api-token";
 
 struct Handler {
     subscriber: Arc<dyn Subscriber>,
 }
 
 pub fn subscription_router(subscription: DaprSubscription, subscriber: Arc<dyn Subscriber>) -> Router {
-    Router::new()
+    let router = Router::new()
         .route(&subscription.route, post(receive))
-        .with_state(Arc::new(Handler { subscriber }))
+        .with_state(Arc::new(Handler { subscriber }));
+    match subscription.app_api_token {
+        // route_layer: only the routes above need the token; unknown paths stay 404.
+        Some(token) => router.route_layer(middleware::from_fn_with_state(Arc::<str>::from(token), require_token)),
+        None => router,
+    }
+}
+
+async fn require_token(State(expected): State<Arc<str>>, request: Request, next: Next) -> Response {
+    let given = request
+        .headers()
+        .get(APP_API_TOKEN_HEADER)
+        .map(|v| v.as_bytes())
+        .unwrap_or_default();
+    if constant_time_eq(given, expected.as_bytes()) {
+        return next.run(request).await;
+    }
+    tracing::warn!(path = %request.uri().path(), "refusing a delivery without the sidecar's app API token");
+    metrics::counter!("tasktrail_events_refused_total").increment(1);
+    let body = json!({"error": {"code": "unauthorized",
+        "message": "deliveries must come from the Dapr sidecar with its app API token (dapr-api-token header)"}});
+    (StatusCode::UNAUTHORIZED, Json(body)).into_response()
+}
+
+/// Compares without stopping at the first difference, so the time taken says nothing about
+/// how much of a guess was right (only whether its length was).
+fn constant_time_eq(given: &[u8], expected: &[u8]) -> bool {
+    let mut diff = u8::from(given.len() != expected.len());
+    for (i, e) in expected.iter().enumerate() {
+        diff |= e ^ given.get(i).copied().unwrap_or(!e);
+    }
+    diff == 0
 }
 
 /// Answers with the sidecar's status vocabulary: SUCCESS when the event is handled (or was
@@ -172,9 +217,84 @@ mod tests {
         subscription_router(
             DaprSubscription {
                 route: "/events/task-events".into(),
+                app_api_token: None,
             },
             recorder,
         )
+    }
+
+    fn app_with_token(recorder: Arc<Recorder>) -> Router {
+        subscription_router(
+            DaprSubscription {
+                route: "/events/task-events".into(),
+                app_api_token: Some("s3cret-token".into()),
+            },
+            recorder,
+        )
+    }
+
+    async fn deliver_with(app: &Router, token: Option<&str>) -> (axum::http::StatusCode, Value) {
+        let mut request = Request::builder()
+            .method("POST")
+            .uri("/events/task-events")
+            .header("content-type", "application/cloudevents+json");
+        if let Some(token) = token {
+            request = request.header(APP_API_TOKEN_HEADER, token);
+        }
+        let body = json!({"id": "1", "data": event(7)}).to_string();
+        let response = app
+            .clone()
+            .oneshot(request.body(Body::from(body)).unwrap())
+            .await
+            .unwrap();
+        let status = response.status();
+        let bytes = response.into_body().collect().await.unwrap().to_bytes();
+        (status, serde_json::from_slice(&bytes).unwrap())
+    }
+
+    #[tokio::test]
+    async fn with_a_token_a_delivery_without_it_is_refused_and_not_handled() {
+        let recorder = Arc::new(Recorder::default());
+        let app = app_with_token(recorder.clone());
+        let (status, body) = deliver_with(&app, None).await;
+        assert_eq!(status, axum::http::StatusCode::UNAUTHORIZED);
+        assert_eq!(body["error"]["code"], "unauthorized");
+        assert!(body["error"]["message"].as_str().unwrap().contains("dapr-api-token"));
+        assert!(recorder.handled.lock().unwrap().is_empty());
+    }
+
+    #[tokio::test]
+    async fn with_a_token_a_wrong_one_is_refused() {
+        let recorder = Arc::new(Recorder::default());
+        let app = app_with_token(recorder.clone());
+        for wrong in ["s3cret-toke", "s3cret-tokeN", "s3cret-token2", ""] {
+            let (status, body) = deliver_with(&app, Some(wrong)).await;
+            assert_eq!(status, axum::http::StatusCode::UNAUTHORIZED, "{wrong:?}");
+            assert_eq!(body["error"]["code"], "unauthorized");
+        }
+        assert!(recorder.handled.lock().unwrap().is_empty());
+    }
+
+    #[tokio::test]
+    async fn with_a_token_the_right_one_is_handled() {
+        let recorder = Arc::new(Recorder::default());
+        let app = app_with_token(recorder.clone());
+        let (status, body) = deliver_with(&app, Some("s3cret-token")).await;
+        assert_eq!(status, axum::http::StatusCode::OK);
+        assert_eq!(body["status"], "SUCCESS");
+        assert_eq!(*recorder.handled.lock().unwrap(), vec![vec![7]]);
+        // Other paths are not ours: still 404, not 401.
+        let request = Request::builder().uri("/dapr/subscribe").body(Body::empty()).unwrap();
+        let response = app.oneshot(request).await.unwrap();
+        assert_eq!(response.status(), axum::http::StatusCode::NOT_FOUND);
+    }
+
+    #[tokio::test]
+    async fn without_a_token_deliveries_are_accepted_as_before() {
+        let recorder = Arc::new(Recorder::default());
+        let (status, _) = deliver_with(&app(recorder.clone()), None).await;
+        assert_eq!(status, axum::http::StatusCode::OK);
+        assert_eq!(*recorder.handled.lock().unwrap(), vec![vec![7]]);
     }
 
     async fn send(app: &Router, method: &str, uri: &str, body: Value) -> Value {

@@ -104,8 +104,9 @@ pub struct ApiArgs {
 
 #[derive(Debug, Clone, Args)]
 pub struct AuditArgs {
-    /// Address to listen on (the sidecar delivers events here too).
-    #[arg(long, env = "TASKTRAIL_ADDR", default_value = "0.0.0.0:8081")]
+    /// Address to listen on (the sidecar delivers events here too). Loopback by default: the
+    /// sidecar reaches its app there; in Kubernetes the chart sets 0.0.0.0 for the probes.
+    #[arg(long, env = "TASKTRAIL_ADDR", default_value = "127.0.0.1:8081")]
     pub addr: SocketAddr,
     /// On SIGTERM, keep serving this long with /readyz answering 503 (docs/zero-downtime.md).
     #[arg(long, env = "TASKTRAIL_SHUTDOWN_DRAIN", value_parser = humantime::parse_duration, default_value = "5s")]
@@ -127,8 +128,8 @@ pub struct AuditArgs {
 
 #[derive(Debug, Clone, Args)]
 pub struct NotifyArgs {
-    /// Address to listen on (the sidecar delivers events here).
-    #[arg(long, env = "TASKTRAIL_ADDR", default_value = "0.0.0.0:8082")]
+    /// Address to listen on (the sidecar delivers events here). Loopback by default, as for audit.
+    #[arg(long, env = "TASKTRAIL_ADDR", default_value = "127.0.0.1:8082")]
     pub addr: SocketAddr,
     /// On SIGTERM, keep serving this long with /readyz answering 503 (docs/zero-downtime.md).
     #[arg(long, env = "TASKTRAIL_SHUTDOWN_DRAIN", value_parser = humantime::parse_duration, default_value = "5s")]
@@ -207,6 +208,12 @@ pub struct ChatArgs {
     /// Earlier messages of the conversation sent to the model with each turn.
     #[arg(long, env = "TASKTRAIL_CHAT_HISTORY", default_value_t = 20)]
     pub chat_history: u32,
+    /// Chat requests one user may make per minute (each may make several model calls); then 429.
+    #[arg(long, env = "TASKTRAIL_CHAT_LIMIT", default_value_t = 20)]
+    pub chat_limit: u32,
+    /// Requests to /mcp one user may make per minute; then 429.
+    #[arg(long, env = "TASKTRAIL_MCP_LIMIT", default_value_t = 300)]
+    pub mcp_limit: u32,
 }
 
 #[derive(Debug, Clone, Args)]
@@ -234,6 +241,11 @@ pub struct DaprArgs {
     /// The topic task events go to.
     #[arg(long, env = "TASKTRAIL_TOPIC", default_value = "task-events")]
     pub topic: String,
+    /// The token the sidecar sends in the `dapr-api-token` header of each delivery (the same
+    /// value as `APP_API_TOKEN` on daprd). When set, deliveries without it answer 401; unset,
+    /// anyone who can reach the port can deliver events (warned about at start).
+    #[arg(long, env = "APP_API_TOKEN", hide_env_values = true)]
+    pub app_api_token: Option<String>,
 }
 
 impl DaprArgs {
@@ -241,11 +253,22 @@ impl DaprArgs {
         format!("http://{}:{}", self.dapr_host, self.dapr_http_port)
     }
 
+    /// Said at the start of a consuming service: without the token, deliveries are trusted
+    /// to come from the sidecar on the strength of the network alone.
+    pub fn warn_if_unauthenticated(&self) {
+        if self.subscription().app_api_token.is_none() {
+            tracing::warn!(
+                "APP_API_TOKEN is not set: event deliveries are unauthenticated, anyone who can reach this port can forge them"
+            );
+        }
+    }
+
     /// The route the sidecar delivers the topic to; the Dapr `Subscription` resource
     /// (deploy/dapr/local/subscription.yaml, the Helm chart) names the same path.
     pub fn subscription(&self) -> events::DaprSubscription {
         events::DaprSubscription {
             route: format!("/events/{}", self.topic),
+            app_api_token: self.app_api_token.clone().filter(|t| !t.is_empty()),
         }
     }
 }

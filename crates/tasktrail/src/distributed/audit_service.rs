@@ -21,6 +21,7 @@ pub async fn start(args: AuditArgs) -> anyhow::Result<Running> {
     .await?;
     app.routes(events::subscription_router(args.dapr.subscription(), consumer));
     tracing::info!(pubsub = %args.dapr.pubsub, topic = %args.dapr.topic, "task events come in through the Dapr sidecar");
+    args.dapr.warn_if_unauthenticated();
     app.start().await
 }
 

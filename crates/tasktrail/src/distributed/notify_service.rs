@@ -18,6 +18,7 @@ pub async fn start(args: NotifyArgs) -> anyhow::Result<Running> {
         Arc::new(NotifyConsumer),
     ));
     tracing::info!(pubsub = %args.dapr.pubsub, topic = %args.dapr.topic, "task events come in through the Dapr sidecar");
+    args.dapr.warn_if_unauthenticated();
     app.start().await
 }
 
