@@ -75,10 +75,21 @@ fn order_by(sort: SortKey) -> &'static str {
     }
 }
 
+/// Text in the one case search compares in: Unicode lower case, with the final sigma `ς` as `σ`
+/// (Rust lower-cases a word-final `Σ` to `ς`, so "ΟΔΟΣ" must still match a search for "Σ").
+/// Done here, not with SQL `LOWER()`: SQLite's folds ASCII only.
+fn fold(text: &str) -> String {
+    text.to_lowercase().replace('ς', "σ")
+}
+
+/// The `search_text` column: what `q` is matched against.
+fn search_text(title: &str, description: &str) -> String {
+    fold(&format!("{title}\n{description}"))
+}
+
 /// `%needle%` for LIKE, with the user's own `%`, `_` and `\` taken literally.
 fn like_pattern(needle: &str) -> String {
-    let escaped = needle
-        .to_lowercase()
+    let escaped = fold(needle)
         .replace('\\', "\\\\")
         .replace('%', "\\%")
         .replace('_', "\\_");
@@ -97,17 +108,36 @@ impl<DB: Dialect> TaskStore for SqlTasks<DB> {
         let sql = format!(
             "SELECT {TASK_COLUMNS} FROM tasks WHERE user_id = $1 \
              AND ($2 IS NULL OR completed = $2) \
-             AND ($3 IS NULL OR LOWER(title) LIKE $3 ESCAPE '\\' OR LOWER(description) LIKE $3 ESCAPE '\\') \
+             AND ($3 IS NULL OR search_text LIKE $3 ESCAPE '\\') \
              AND ($4 IS NULL OR priority = $4) \
              AND ($5 IS NULL OR {tag}) \
              ORDER BY {order} LIMIT {LIST_LIMIT}",
             tag = DB::tags_contain(5),
             order = order_by(query.sort),
         );
+        let pattern = query.q.as_deref().filter(|q| !q.is_empty()).map(like_pattern);
+        if pattern.is_some() {
+            // Tasks written before migration 0004 have no search text yet: fill this user's
+            // now (a no-op once done; the partial index finds none in one probe). An edit in
+            // between sets its own, which `search_text IS NULL` keeps this from overwriting.
+            let missing: Vec<TaskRow> = sqlx::query_as(AssertSqlSafe(format!(
+                "SELECT {TASK_COLUMNS} FROM tasks WHERE user_id = $1 AND search_text IS NULL"
+            )))
+            .bind(user_id.to_owned())
+            .fetch_all(&self.pools.reader)
+            .await?;
+            for row in missing {
+                sqlx::query("UPDATE tasks SET search_text = $1 WHERE id = $2 AND search_text IS NULL")
+                    .bind(search_text(&row.title, &row.description))
+                    .bind(row.id)
+                    .execute(&self.pools.writer)
+                    .await?;
+            }
+        }
         let rows: Vec<TaskRow> = sqlx::query_as(AssertSqlSafe(sql))
             .bind(user_id.to_owned())
             .bind(completed)
-            .bind(query.q.as_deref().filter(|q| !q.is_empty()).map(like_pattern))
+            .bind(pattern)
             .bind(query.priority.map(|p| p.as_str().to_owned()))
             .bind(query.tag.as_deref().map(|t| t.trim().to_lowercase()))
             .fetch_all(&self.pools.reader)
@@ -128,10 +158,11 @@ impl<DB: Dialect> TaskStore for SqlTasks<DB> {
 
     async fn create_task(&self, user_id: &str, new: NewTask) -> db::Result<(Task, TaskEvent)> {
         let now = domain::clock::now();
+        let search = search_text(&new.title, &new.description);
         let mut tx = self.pools.writer.begin().await?;
         let row: TaskRow = sqlx::query_as(AssertSqlSafe(format!(
-            "INSERT INTO tasks (user_id, title, description, completed, priority, tags, due_date, recurrence, created_at, updated_at) \
-             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $9) RETURNING {TASK_COLUMNS}"
+            "INSERT INTO tasks (user_id, title, description, completed, priority, tags, due_date, recurrence, created_at, updated_at, search_text) \
+             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $9, $10) RETURNING {TASK_COLUMNS}"
         )))
         .bind(user_id.to_owned())
         .bind(new.title)
@@ -142,6 +173,7 @@ impl<DB: Dialect> TaskStore for SqlTasks<DB> {
         .bind(new.due_date)
         .bind(new.recurrence.map(|r| r.as_str().to_owned()))
         .bind(now)
+        .bind(search)
         .fetch_one(&mut *tx)
         .await?;
         let task = Task::from(row);
@@ -167,7 +199,7 @@ impl<DB: Dialect> TaskStore for SqlTasks<DB> {
         let event_type = task.edit(edit, now);
         sqlx::query(
             "UPDATE tasks SET title = $1, description = $2, completed = $3, priority = $4, tags = $5, \
-             due_date = $6, recurrence = $7, updated_at = $8 WHERE id = $9",
+             due_date = $6, recurrence = $7, updated_at = $8, search_text = $10 WHERE id = $9",
         )
         .bind(task.title.clone())
         .bind(task.description.clone())
@@ -178,6 +210,7 @@ impl<DB: Dialect> TaskStore for SqlTasks<DB> {
         .bind(task.recurrence.map(|r| r.as_str().to_owned()))
         .bind(now)
         .bind(task.id)
+        .bind(search_text(&task.title, &task.description))
         .execute(&mut *tx)
         .await?;
         let event = TaskEvent::record(event_type, &task, now);

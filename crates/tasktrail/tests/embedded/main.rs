@@ -8,6 +8,7 @@ mod authz;
 mod chat;
 mod events;
 mod faults;
+mod hostile;
 mod input;
 mod ops;
 mod retention;
