@@ -191,6 +191,51 @@ async fn a_duplicate_is_stored_once_and_a_poison_message_is_dead_lettered() {
     );
 }
 
+/// Only the audit service's sidecar may deliver: a well-formed CloudEvent POSTed straight to the
+/// audit port, without the sidecar's app API token or with a wrong one, is refused with 401 and
+/// leaves no row; the user's real events, through the sidecar, are still stored.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_delivery_forged_around_the_sidecar_is_refused() {
+    let _turn = exclusive_stack().await;
+    let http = client();
+    let user = new_user(&http).await;
+    create_task(&http, API, &user, "real").await;
+    let trail = wait_for_user_trail(&http, &user, 1, Duration::from_secs(5)).await;
+
+    let mut forged = trail[0]["event_data"].clone();
+    let forged_id = uuid::Uuid::new_v4();
+    forged["event_id"] = json!(forged_id.to_string());
+    forged["task_data"]["title"] = json!("forged");
+    let cloud_event = json!({
+        "specversion": "1.0", "id": forged_id.to_string(), "source": "api",
+        "type": "com.dapr.event.sent", "topic": TOPIC, "pubsubname": "kafka-pubsub",
+        "datacontenttype": "application/json", "data": forged,
+    });
+    for token in [None, Some("not-the-token")] {
+        let mut request = http
+            .post(format!("{}/events/{TOPIC}", crate::replicas::AUDIT))
+            .header("content-type", "application/cloudevents+json")
+            .body(cloud_event.to_string());
+        if let Some(token) = token {
+            request = request.header("dapr-api-token", token);
+        }
+        let response = request.send().await.unwrap();
+        assert_eq!(response.status(), StatusCode::UNAUTHORIZED, "token {token:?}");
+        let body: Value = response.json().await.unwrap();
+        assert_eq!(body["error"]["code"], "unauthorized", "{body}");
+    }
+
+    create_task(&http, API, &user, "real again").await;
+    let trail = wait_for_user_trail(&http, &user, 2, Duration::from_secs(10)).await;
+    // Give a forged row every chance to show up.
+    tokio::time::sleep(Duration::from_secs(1)).await;
+    let trail_now = trail_of(&http, &user).await;
+    assert_eq!(trail_now.len(), 2, "{trail_now:#?}");
+    let titles: Vec<&Value> = trail.iter().map(|e| &e["event_data"]["task_data"]["title"]).collect();
+    assert_eq!(titles, [&json!("real"), &json!("real again")]);
+    assert!(audit_rows_per_event(&[forged_id]).await.is_empty());
+}
+
 /// Publishes through the api's sidecar exactly as the relay does.
 async fn publish(body: &Value, partition_key: &str, cloud_event_id: &str) {
     let response = client()
