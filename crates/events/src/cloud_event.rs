@@ -218,6 +218,9 @@ mod hostile {
             any::<Vec<u8>>().prop_map(|b| json!({"data_base64":
                 base64::engine::general_purpose::STANDARD.encode(b)})),
             any::<String>().prop_map(|s| json!({"data_base64": s})),
+            any::<String>().prop_map(|s| json!({"data": s})),
+            json_value().prop_map(|v| json!({"data": v})),
+            json_value().prop_map(|v| json!({"data_base64": v})),
             event_ish(),
             event_ish().prop_map(|e| Value::String(json!({"data": e}).to_string())),
             json_value(),
