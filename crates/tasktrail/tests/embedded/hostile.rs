@@ -129,13 +129,26 @@ async fn tasks_written_before_search_text_are_found(backend: Backend) {
 }
 
 /// One generated request.
-#[derive(Debug, Clone)]
+#[derive(Clone)]
 struct Attempt {
     method: Method,
     path: String,
     token: Option<String>,
     content_type: &'static str,
     body: Vec<u8>,
+}
+
+/// The body as text, so that a failing case can be read and replayed.
+impl std::fmt::Debug for Attempt {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Attempt")
+            .field("method", &self.method)
+            .field("path", &self.path)
+            .field("token", &self.token.as_ref().map(|t| &t[..t.len().min(12)]))
+            .field("content_type", &self.content_type)
+            .field("body", &String::from_utf8_lossy(&self.body))
+            .finish()
+    }
 }
 
 fn noise_text() -> impl Strategy<Value = String> {
