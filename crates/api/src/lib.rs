@@ -31,6 +31,8 @@ pub struct ApiState {
     pub conversations: ConversationService,
     pub chat: Arc<ChatService>,
     pub auth: Arc<Authenticator>,
+    /// Per user, on `/mcp`.
+    pub mcp_requests_per_minute: u32,
 }
 
 impl ApiState {
@@ -42,6 +44,7 @@ impl ApiState {
         account_limits: AccountLimits,
         agent: Agent,
         chat_limits: ChatLimits,
+        mcp_requests_per_minute: u32,
     ) -> Self {
         let tasks = TaskService::new(stores.tasks, events_written);
         let conversations = ConversationService::new(stores.conversations);
@@ -58,6 +61,7 @@ impl ApiState {
             conversations,
             chat: Arc::new(chat),
             auth,
+            mcp_requests_per_minute,
         }
     }
 }
@@ -70,7 +74,7 @@ impl FromRef<ApiState> for Arc<Authenticator> {
 
 /// The api's routes: accounts, tasks, chat, MCP and the UI.
 pub fn router(state: ApiState) -> Router {
-    let mcp = chat::mcp::router(state.tasks.clone(), state.auth.clone());
+    let mcp = chat::mcp::router(state.tasks.clone(), state.auth.clone(), state.mcp_requests_per_minute);
     Router::new()
         .merge(accounts::router())
         .merge(tasks::router())

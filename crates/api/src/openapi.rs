@@ -117,6 +117,7 @@ struct ServedElsewhere;
 impl Modify for ServedElsewhere {
     fn modify(&self, openapi: &mut utoipa::openapi::OpenApi) {
         let unauthorized = json!({"$ref": "#/components/responses/Unauthorized"});
+        let rate_limited = json!({"$ref": "#/components/responses/RateLimited"});
         let sdk_error = |description: &str| json!({"description": description, "content": {"text/plain": {"schema": {"type": "string"}}}});
         let session = json!({"name": "Mcp-Session-Id", "in": "header", "required": true, "schema": {"type": "string"},
             "description": "The session id the server gave in its answer to `initialize`"});
@@ -137,6 +138,7 @@ impl Modify for ServedElsewhere {
                         "400": sdk_error("The `Mcp-Session-Id` header is missing (every request after `initialize`)"),
                         "401": unauthorized,
                         "404": sdk_error("Unknown or expired session: initialize again"),
+                        "429": rate_limited,
                         "406": sdk_error("`Accept` must list both application/json and text/event-stream"),
                         "415": sdk_error("The body is not `application/json`, or not a JSON-RPC message")
                     },
@@ -151,6 +153,7 @@ impl Modify for ServedElsewhere {
                         "400": sdk_error("The session header is missing"),
                         "401": unauthorized,
                         "404": sdk_error("Unknown or expired session"),
+                        "429": rate_limited,
                         "406": sdk_error("`Accept` must list text/event-stream")
                     },
                     "security": [{"bearer": []}]
@@ -162,7 +165,8 @@ impl Modify for ServedElsewhere {
                     "responses": {
                         "202": {"description": "The session is closed (also answered for an unknown session)"},
                         "400": sdk_error("The session header is missing"),
-                        "401": unauthorized
+                        "401": unauthorized,
+                        "429": rate_limited
                     },
                     "security": [{"bearer": []}]
                 }

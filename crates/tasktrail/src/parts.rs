@@ -53,7 +53,9 @@ pub async fn api(
         ChatLimits {
             turn_timeout: chat.chat_timeout,
             history_messages: chat.chat_history,
+            requests_per_minute: chat.chat_limit,
         },
+        chat.mcp_limit,
     );
     app.routes(api::router(state)).document(api::openapi::document());
     // On PostgreSQL the relay gets its own small pool, so that under load it does not queue

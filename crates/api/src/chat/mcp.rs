@@ -22,6 +22,7 @@ use serde_json::{Value, json};
 use web::ApiError;
 
 use super::tools::{TaskTools, specs};
+use crate::rate_limit::RateLimiter;
 use crate::tasks::TaskService;
 
 #[derive(Clone)]
@@ -93,7 +94,13 @@ impl ServerHandler for McpTools {
     }
 }
 
-pub fn router(tasks: TaskService, authenticator: Arc<Authenticator>) -> Router {
+/// Who may call: the token's user, up to `requests_per_minute` MCP requests a minute.
+struct Gate {
+    authenticator: Arc<Authenticator>,
+    per_user: RateLimiter,
+}
+
+pub fn router(tasks: TaskService, authenticator: Arc<Authenticator>, requests_per_minute: u32) -> Router {
     // Every request needs a bearer token, which a DNS-rebinding page cannot obtain, so the
     // SDK's Host allow-list (localhost only, which would refuse any real deployment) is off.
     let config = StreamableHttpServerConfig::default().disable_allowed_hosts();
@@ -104,16 +111,19 @@ pub fn router(tasks: TaskService, authenticator: Arc<Authenticator>) -> Router {
     );
     Router::new()
         .nest_service("/mcp", service)
-        .layer(middleware::from_fn_with_state(authenticator, require_token))
+        .layer(middleware::from_fn_with_state(
+            Arc::new(Gate {
+                authenticator,
+                per_user: RateLimiter::per_minute(requests_per_minute),
+            }),
+            require_token,
+        ))
 }
 
-async fn require_token(
-    State(authenticator): State<Arc<Authenticator>>,
-    request: Request,
-    next: Next,
-) -> Result<Response, ApiError> {
+async fn require_token(State(gate): State<Arc<Gate>>, request: Request, next: Next) -> Result<Response, ApiError> {
     let (mut parts, body) = request.into_parts();
-    let user = AuthUser::from_request_parts(&mut parts, &authenticator).await?;
+    let user = AuthUser::from_request_parts(&mut parts, &gate.authenticator).await?;
+    gate.per_user.take(&user.user_id)?.keep();
     parts.extensions.insert(user);
     Ok(next.run(Request::from_parts(parts, body)).await)
 }

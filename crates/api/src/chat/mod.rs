@@ -44,6 +44,7 @@ pub fn router() -> Router<ApiState> {
         (status = 409, description = "A request with this Idempotency-Key is still running; retry shortly (`conflict`)", body = crate::openapi::ErrorBody),
         (status = 413, response = crate::openapi::PayloadTooLarge), (status = 415, response = crate::openapi::UnsupportedMediaType),
         (status = 422, description = "An empty message or one over 4000 characters, a bad Idempotency-Key, or a body that is not a JSON object (`validation_failed`)", body = crate::openapi::ErrorBody),
+        (status = 429, response = crate::openapi::RateLimited),
         (status = 502, description = "The language model failed (`upstream_failed`); tools it had already called did run and are recorded in the conversation", body = crate::openapi::ErrorBody),
         (status = 503, response = crate::openapi::Unavailable),
         (status = 504, description = "The language model did not answer within the chat timeout (`upstream_timeout`); tools it had already called did run", body = crate::openapi::ErrorBody)),

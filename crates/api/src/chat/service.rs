@@ -10,6 +10,7 @@ use web::{ApiError, ApiResult};
 use super::agent::{Agent, AgentError};
 use super::conversations::ConversationService;
 use super::tools::{TaskTools, TurnTools};
+use crate::rate_limit::RateLimiter;
 use crate::store::{ChatClaim, ChatRequestStore};
 use crate::tasks::TaskService;
 
@@ -19,6 +20,8 @@ pub struct ChatLimits {
     pub turn_timeout: Duration,
     /// Earlier messages sent to the model with each turn.
     pub history_messages: u32,
+    /// Chat requests one user may make per minute (each may cost several paid model calls).
+    pub requests_per_minute: u32,
 }
 
 pub struct ChatService {
@@ -27,6 +30,7 @@ pub struct ChatService {
     tasks: TaskService,
     agent: Agent,
     limits: ChatLimits,
+    per_user: RateLimiter,
 }
 
 impl ChatService {
@@ -42,6 +46,7 @@ impl ChatService {
             requests,
             tasks,
             agent,
+            per_user: RateLimiter::per_minute(limits.requests_per_minute),
             limits,
         }
     }
@@ -52,6 +57,8 @@ impl ChatService {
         request: ChatRequest,
         idempotency_key: Option<&str>,
     ) -> ApiResult<ChatReply> {
+        // Counted before anything else: a refused or failing request still cost its turn.
+        self.per_user.take(user_id)?.keep();
         let message = parse_message(&request.message)?;
         let conversation = match &request.conversation_id {
             Some(id) => Some(self.conversations.find(user_id, id).await?),

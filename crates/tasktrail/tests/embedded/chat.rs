@@ -537,3 +537,55 @@ async fn a_restart_keeps_a_conversation() {
     .await;
     assert_eq!(history["messages"].as_array().unwrap().len(), 4);
 }
+
+/// Chat turns and MCP requests are limited per user: past the limit a 429 with Retry-After,
+/// nothing stored, and another user is not affected.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn chat_and_mcp_are_limited_per_user() {
+    let app = TestApp::spawn_with(Backend::Sqlite, &["--chat-limit", "2", "--mcp-limit", "3"]).await;
+    let (ada, bob) = (app.signup().await, app.signup().await);
+    for i in 0..2 {
+        let (s, b) = chat(&app, &ada, json!({"message": format!("add limited {i}")})).await;
+        assert_eq!(s, StatusCode::OK, "{b}");
+    }
+    let response = app
+        .client
+        .post(format!("{}/api/{}/chat", app.base, ada.id))
+        .bearer_auth(&ada.token)
+        .json(&json!({"message": "add one too many"}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status(), StatusCode::TOO_MANY_REQUESTS);
+    assert!(response.headers().get("retry-after").is_some());
+    let body: Value = response.json().await.unwrap();
+    assert_eq!(body["error"]["code"], "rate_limited");
+    assert_eq!(tasks(&app, &ada).await.len(), 2, "the refused turn changed nothing");
+    let (_, list) = app
+        .call(
+            Method::GET,
+            &format!("/api/{}/conversations", ada.id),
+            Some(&ada.token),
+            None,
+        )
+        .await;
+    assert_eq!(list["conversations"].as_array().unwrap().len(), 2);
+    let (s, b) = chat(&app, &bob, json!({"message": "add bob's"})).await;
+    assert_eq!(s, StatusCode::OK, "another user is not limited: {b}");
+
+    let mcp = |user: &User| {
+        app.client
+            .post(format!("{}/mcp", app.base))
+            .bearer_auth(&user.token)
+            .header("accept", "application/json, text/event-stream")
+            .json(&json!({"jsonrpc": "2.0", "id": 1, "method": "ping"}))
+            .send()
+    };
+    for _ in 0..3 {
+        assert_ne!(mcp(&ada).await.unwrap().status(), StatusCode::TOO_MANY_REQUESTS);
+    }
+    let refused = mcp(&ada).await.unwrap();
+    assert_eq!(refused.status(), StatusCode::TOO_MANY_REQUESTS);
+    assert!(refused.headers().get("retry-after").is_some());
+    assert_ne!(mcp(&bob).await.unwrap().status(), StatusCode::TOO_MANY_REQUESTS);
+}

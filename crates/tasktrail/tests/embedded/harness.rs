@@ -64,6 +64,11 @@ pub fn serve_argv(addr: &str, data_dir: &std::path::Path, database_url: Option<&
     if !extra.contains(&"--login-failure-limit") {
         argv.extend(["--login-failure-limit".into(), "1000".into()]);
     }
+    for limit in ["--chat-limit", "--mcp-limit"] {
+        if !extra.contains(&limit) {
+            argv.extend([limit.into(), "100000".into()]);
+        }
+    }
     argv.push("--data-dir".into());
     argv.push(data_dir.display().to_string());
     if let Some(url) = database_url {
