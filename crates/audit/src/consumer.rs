@@ -1,4 +1,5 @@
 use std::sync::Arc;
+use std::time::Duration;
 
 use async_trait::async_trait;
 use domain::TaskEvent;
@@ -7,13 +8,17 @@ use events::Subscriber;
 use crate::store::AuditStore;
 
 /// Stores every event once: a redelivered event finds its `event_id` taken and is skipped.
+/// An event older than the retention window is not stored at all: its row, and with it the
+/// record that it was seen, would be (or was already) purged, and storing it again would make
+/// a redelivery a second row.
 pub struct AuditConsumer {
     store: Arc<dyn AuditStore>,
+    retention: Duration,
 }
 
 impl AuditConsumer {
-    pub fn new(store: Arc<dyn AuditStore>) -> Self {
-        Self { store }
+    pub fn new(store: Arc<dyn AuditStore>, retention: Duration) -> Self {
+        Self { store, retention }
     }
 }
 
@@ -24,6 +29,15 @@ impl Subscriber for AuditConsumer {
     }
 
     async fn handle(&self, events: &[TaskEvent]) -> anyhow::Result<()> {
+        let cutoff = chrono::Utc::now() - chrono::Duration::from_std(self.retention)?;
+        let (events, expired): (Vec<TaskEvent>, Vec<TaskEvent>) =
+            events.iter().cloned().partition(|e| e.timestamp >= cutoff);
+        if !expired.is_empty() {
+            let ids: Vec<String> = expired.iter().map(|e| e.event_id.to_string()).collect();
+            tracing::warn!(expired = ids.len(), event_ids = ?ids, %cutoff, "events older than the audit retention window skipped");
+            metrics::counter!("tasktrail_audit_expired_skipped_total").increment(ids.len() as u64);
+        }
+        let events = &events[..];
         let stored = self.store.record(events).await?;
         let mut new_ids = Vec::with_capacity(events.len());
         let mut duplicate_ids = Vec::new();

@@ -109,5 +109,5 @@ pub async fn audit(
     .document(audit::openapi::document());
     let purger = RetentionPurger::new(store.clone(), retention.audit_retention, retention.audit_purge_interval);
     app.background(move |stop| purger.run(stop));
-    Ok(Arc::new(AuditConsumer::new(store)))
+    Ok(Arc::new(AuditConsumer::new(store, retention.audit_retention)))
 }

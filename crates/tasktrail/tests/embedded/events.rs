@@ -132,7 +132,7 @@ async fn a_redelivered_event_gives_one_row(backend: Backend) {
 
     // The same event delivered again, twice in one batch and once more: still one row.
     let store = audit::store::open(db::Database::connect(&app.audit_database_url(), 2).await.unwrap());
-    let consumer = audit::AuditConsumer::new(store.clone());
+    let consumer = audit::AuditConsumer::new(store.clone(), std::time::Duration::from_secs(7 * 24 * 3600));
     consumer.handle(&[event.clone(), event.clone()]).await.unwrap();
     consumer.handle(std::slice::from_ref(&event)).await.unwrap();
     assert_eq!(store.record(&[event]).await.unwrap(), vec![false]);
