@@ -5,70 +5,15 @@
 
 use serde_json::json;
 use utoipa::openapi::path::Paths;
-use utoipa::openapi::security::{HttpAuthScheme, HttpBuilder, SecurityScheme};
-use utoipa::{Modify, OpenApi, ToResponse, ToSchema};
+use utoipa::{Modify, OpenApi};
 
 use crate::{accounts, chat, tasks};
 
-// The audit crate declares the same components for its own document
-// (crates/audit/src/openapi.rs), since neither crate depends on the other.
-/// The body of every error response.
-#[derive(ToSchema)]
-#[schema(example = json!({"error": {"code": "not_found", "message": "task not found"}}))]
-pub struct ErrorBody {
-    pub error: ErrorDetail,
-}
-
-#[derive(ToSchema)]
-pub struct ErrorDetail {
-    /// Stable and machine-readable: `unauthorized`, `forbidden`, `not_found`, `conflict`,
-    /// `validation_failed`, `rate_limited`, `unavailable`, `malformed_json`, ...
-    pub code: String,
-    /// For people; may change between versions.
-    pub message: String,
-}
-
-/// The request could not be read: malformed JSON (`malformed_json`), a query string that does
-/// not parse (`invalid_query`) or an unreadable header (`invalid_header`).
-#[derive(ToResponse)]
-#[response(example = json!({"error": {"code": "malformed_json", "message": "Failed to parse the request body as JSON"}}))]
-pub struct BadRequest(pub ErrorBody);
-
-/// No valid bearer token: missing, malformed, expired, or not signed by a key we accept
-/// (`unauthorized`).
-#[derive(ToResponse)]
-#[response(
-    headers(("WWW-Authenticate" = String, description = "`Bearer`")),
-    example = json!({"error": {"code": "unauthorized", "message": "missing bearer token"}})
-)]
-pub struct Unauthorized(pub ErrorBody);
-
-/// The token is valid but names another user than the path's `{user_id}` (`forbidden`).
-#[derive(ToResponse)]
-#[response(example = json!({"error": {"code": "forbidden", "message": "this resource belongs to another user"}}))]
-pub struct Forbidden(pub ErrorBody);
-
-/// The body is larger than 1 MiB (`payload_too_large`).
-#[derive(ToResponse)]
-pub struct PayloadTooLarge(pub ErrorBody);
-
-/// The body was sent without `Content-Type: application/json` (`unsupported_media_type`).
-#[derive(ToResponse)]
-pub struct UnsupportedMediaType(pub ErrorBody);
-
-/// Too many attempts from this client or account; retry after `Retry-After` seconds
-/// (`rate_limited`).
-#[derive(ToResponse)]
-#[response(headers(("Retry-After" = u64, description = "Seconds to wait before retrying")))]
-pub struct RateLimited(pub ErrorBody);
-
-/// The database (or another service this route needs) is out of reach or overloaded for a
-/// moment, or too many passwords are being hashed right now; nothing was done: retry after
-/// `Retry-After` seconds (`unavailable`).
-#[derive(ToResponse)]
-#[response(headers(("Retry-After" = u64, description = "Seconds to wait before retrying")))]
-pub struct Unavailable(pub ErrorBody);
-
+// Re-exported so that handler annotations say `crate::openapi::…`.
+pub use web::openapi::{
+    BadRequest, BearerAuth, ErrorBody, ErrorDetail, Forbidden, PayloadTooLarge, RateLimited, Unauthorized, Unavailable,
+    UnsupportedMediaType,
+};
 #[derive(OpenApi)]
 #[openapi(
     info(title = "tasktrail", description = "Event-driven todo service: every task change becomes an event on `task-events`; the audit trail is at /api/{user_id}/audit. The chat assistant's tools are also served over MCP (streamable HTTP) at /mcp with the same bearer token. Every error answers `{\"error\":{\"code\",\"message\"}}` (the `ErrorBody` schema); an unknown path answers 404 `not_found`, a method the path does not serve 405 `method_not_allowed` with an `Allow` header."),
@@ -89,26 +34,6 @@ pub struct Unavailable(pub ErrorBody);
     modifiers(&BearerAuth, &ServedElsewhere)
 )]
 pub struct ApiDoc;
-
-struct BearerAuth;
-
-impl Modify for BearerAuth {
-    fn modify(&self, openapi: &mut utoipa::openapi::OpenApi) {
-        let components = openapi.components.get_or_insert_with(Default::default);
-        components.add_security_scheme(
-            "bearer",
-            SecurityScheme::Http(
-                HttpBuilder::new()
-                    .scheme(HttpAuthScheme::Bearer)
-                    .bearer_format("JWT")
-                    .description(Some(
-                        "A token from /api/auth/signup or /api/auth/login, or one signed by the configured external identity provider (JWKS)",
-                    ))
-                    .build(),
-            ),
-        );
-    }
-}
 
 /// Routes without a handler of ours to annotate: the MCP service (the rmcp SDK's) and the
 /// operational endpoints every service has (crates/tasktrail/src/ops.rs).

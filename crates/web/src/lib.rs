@@ -4,6 +4,7 @@
 pub mod error;
 pub mod extract;
 pub mod middleware;
+pub mod openapi;
 pub mod shutdown;
 pub mod telemetry;
 
