@@ -83,13 +83,18 @@ pub fn reject_control_chars(field: &'static str, value: &str) -> Result<(), Vali
     Ok(())
 }
 
-/// For free text (descriptions, chat messages): tab and line breaks (LF, and the CR of CRLF)
-/// are allowed; any other control character is not.
-pub fn reject_control_chars_in_text(field: &'static str, value: &str) -> Result<(), ValidationError> {
-    if value
+/// Whether free text holds a control character other than tab and line breaks (LF, and the
+/// CR of CRLF).
+pub fn has_control_chars_in_text(value: &str) -> bool {
+    value
         .chars()
         .any(|c| c.is_control() && !matches!(c, '\t' | '\n' | '\r'))
-    {
+}
+
+/// For free text (descriptions, chat messages): tab and line breaks are allowed; any other
+/// control character is not.
+pub fn reject_control_chars_in_text(field: &'static str, value: &str) -> Result<(), ValidationError> {
+    if has_control_chars_in_text(value) {
         return Err(ValidationError::new(
             field,
             "must not contain control characters other than tab and line breaks",

@@ -11,6 +11,8 @@ use axum::response::{IntoResponse, Response};
 use serde::de::{DeserializeOwned, MapAccess, Visitor};
 use serde::{Deserialize, Deserializer, Serialize};
 
+use domain::validation::has_control_chars_in_text;
+
 use crate::error::ApiError;
 
 /// The largest request body any handler accepts.
@@ -102,7 +104,7 @@ where
             axum::extract::Query::<Vec<(String, String)>>::from_request_parts(parts, state).await
             && let Some((name, _)) = pairs
                 .iter()
-                .find(|(name, value)| has_control_chars(name) || has_control_chars(value))
+                .find(|(name, value)| has_control_chars_in_text(name) || has_control_chars_in_text(value))
         {
             return Err(ApiError::BadRequest {
                 code: "invalid_query",
@@ -141,10 +143,6 @@ where
             // A path that does not parse (e.g. a non-numeric task id) names nothing that exists.
             .map_err(|_| ApiError::NotFound("resource"))
     }
-}
-
-fn has_control_chars(s: &str) -> bool {
-    s.chars().any(|c| c.is_control() && !matches!(c, '\t' | '\n' | '\r'))
 }
 
 #[cfg(test)]

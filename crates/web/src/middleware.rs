@@ -2,9 +2,9 @@ use std::time::Instant;
 
 use axum::Router;
 use axum::extract::{MatchedPath, Request};
-use axum::http::{HeaderName, HeaderValue, StatusCode, header};
+use axum::http::{HeaderName, HeaderValue, header};
 use axum::middleware::Next;
-use axum::response::{IntoResponse, Response};
+use axum::response::Response;
 use tower_http::catch_panic::CatchPanicLayer;
 use tower_http::set_header::SetResponseHeaderLayer;
 use tower_http::trace::TraceLayer;
@@ -35,12 +35,8 @@ pub async fn not_found() -> ApiError {
 
 /// 405 in our error shape; axum's method router adds the `Allow` header listing the path's
 /// methods to whatever this answers.
-pub async fn method_not_allowed() -> Response {
-    let error = ApiError::BadRequest {
-        code: "method_not_allowed",
-        message: "this method is not allowed on this path; see the Allow header".into(),
-    };
-    (StatusCode::METHOD_NOT_ALLOWED, error).into_response()
+pub async fn method_not_allowed() -> ApiError {
+    ApiError::MethodNotAllowed
 }
 
 /// The layers every service wears: body limit, JSON 404/405, metrics, tracing, panic safety,

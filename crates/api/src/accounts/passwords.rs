@@ -135,9 +135,8 @@ mod tests {
         assert!(!passwords.verify("wrong horse".into(), Some(hash)).await.unwrap());
     }
 
-    #[tokio::test]
-    async fn a_full_queue_refuses_at_once_and_takes_work_again_once_it_drains() {
-        let passwords = Passwords::with_threads(1, 1);
+    /// Keeps the pool's one thread busy until the returned sender is sent to.
+    fn occupy_the_only_thread(passwords: &Passwords) -> std::sync::mpsc::Sender<()> {
         let (started, has_started) = std::sync::mpsc::channel();
         let (release, released) = std::sync::mpsc::channel::<()>();
         let busy: Job = Box::new(move || {
@@ -146,6 +145,13 @@ mod tests {
         });
         passwords.jobs.try_send(busy).unwrap();
         has_started.recv().unwrap();
+        release
+    }
+
+    #[tokio::test]
+    async fn a_full_queue_refuses_at_once_and_takes_work_again_once_it_drains() {
+        let passwords = Passwords::with_threads(1, 1);
+        let release = occupy_the_only_thread(&passwords);
         // The thread is busy; one job fits in the queue, the next is refused.
         assert!(
             passwords.jobs.try_send(Box::new(|| {})).is_ok(),
@@ -169,14 +175,7 @@ mod tests {
     #[tokio::test]
     async fn work_whose_request_went_away_is_skipped() {
         let passwords = Passwords::with_threads(1, 4);
-        let (started, has_started) = std::sync::mpsc::channel();
-        let (release, released) = std::sync::mpsc::channel::<()>();
-        let busy: Job = Box::new(move || {
-            started.send(()).unwrap();
-            released.recv().unwrap();
-        });
-        passwords.jobs.try_send(busy).unwrap();
-        has_started.recv().unwrap();
+        let release = occupy_the_only_thread(&passwords);
         let ran = Arc::new(std::sync::atomic::AtomicBool::new(false));
         let abandoned = {
             let ran = ran.clone();
