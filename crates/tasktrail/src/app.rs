@@ -12,7 +12,7 @@ use axum::Router;
 use tokio_util::sync::CancellationToken;
 use utoipa::openapi::OpenApi;
 
-use crate::config::LogArgs;
+use crate::config::{HttpArgs, LogArgs};
 use crate::ops::{self, ReadinessCheck};
 use crate::server::{self, BackgroundTask, Running, Server};
 
@@ -27,13 +27,17 @@ pub struct App {
 
 impl App {
     /// `name` says what runs in the "serving" line; `drain`: see `Server::new`.
-    pub fn new(name: &'static str, log: &LogArgs, addr: SocketAddr, drain: Duration) -> Self {
+    pub fn new(name: &'static str, log: &LogArgs, http: &HttpArgs, addr: SocketAddr, drain: Duration) -> Self {
         web::telemetry::init_logging(log.log_format);
         // Install the metrics recorder before anything records.
         web::telemetry::metrics_handle();
+        let mut server = Server::new(addr, drain);
+        server
+            .request_timeout(http.request_timeout)
+            .metrics_addr(http.metrics_addr);
         Self {
             name,
-            server: Server::new(addr, drain),
+            server,
             routes: Router::new(),
             openapi: None,
             checks: Vec::new(),
@@ -78,6 +82,12 @@ impl App {
         self
     }
 
+    /// The route (its template) bounds its requests itself, beyond the request timeout.
+    pub fn own_deadline(&mut self, route: &'static str) -> &mut Self {
+        self.server.own_deadline(route);
+        self
+    }
+
     /// Work beside the server until shutdown (the outbox relay, the retention purge). It is
     /// stopped after in-flight requests have finished.
     pub fn background<F, Fut>(&mut self, task: F) -> &mut Self
@@ -89,9 +99,11 @@ impl App {
         self
     }
 
-    /// Serves, with /healthz, /readyz, /metrics and /api/docs beside the mode's routes.
+    /// Serves, with /healthz, /readyz, /metrics (unless it has an address of its own) and
+    /// /api/docs beside the mode's routes.
     pub async fn start(self) -> anyhow::Result<Running> {
-        let ops = ops::router(self.checks, self.openapi, self.server.draining());
+        let metrics_here = !self.server.serves_metrics_apart();
+        let ops = ops::router(self.checks, self.openapi, self.server.draining(), metrics_here);
         let running = self.server.start(self.routes.merge(ops), self.background).await?;
         tracing::info!(addr = %running.addr, "{} serving", self.name);
         Ok(running)

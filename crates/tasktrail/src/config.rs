@@ -58,6 +58,8 @@ pub struct ServeArgs {
     #[arg(long, env = "TASKTRAIL_DB_MAX_CONNECTIONS", default_value_t = 16)]
     pub db_max_connections: u32,
     #[command(flatten)]
+    pub http: HttpArgs,
+    #[command(flatten)]
     pub log: LogArgs,
     #[command(flatten)]
     pub auth: AuthArgs,
@@ -93,6 +95,8 @@ pub struct ApiArgs {
     #[command(flatten)]
     pub dapr: DaprArgs,
     #[command(flatten)]
+    pub http: HttpArgs,
+    #[command(flatten)]
     pub log: LogArgs,
     #[command(flatten)]
     pub auth: AuthArgs,
@@ -119,6 +123,8 @@ pub struct AuditArgs {
     #[command(flatten)]
     pub dapr: DaprArgs,
     #[command(flatten)]
+    pub http: HttpArgs,
+    #[command(flatten)]
     pub log: LogArgs,
     #[command(flatten)]
     pub auth: AuthArgs,
@@ -137,6 +143,8 @@ pub struct NotifyArgs {
     #[command(flatten)]
     pub dapr: DaprArgs,
     #[command(flatten)]
+    pub http: HttpArgs,
+    #[command(flatten)]
     pub log: LogArgs,
 }
 
@@ -149,6 +157,19 @@ pub struct MigrateArgs {
     pub data_dir: PathBuf,
     #[command(flatten)]
     pub log: LogArgs,
+}
+
+/// The HTTP server's request limit and where /metrics is served, the same in every mode.
+#[derive(Debug, Clone, Args)]
+pub struct HttpArgs {
+    /// Longest a request may take; then 408. A chat turn has its own, longer deadline
+    /// (--chat-timeout plus 15 s to load and store the conversation).
+    #[arg(long, env = "TASKTRAIL_REQUEST_TIMEOUT", value_parser = humantime::parse_duration, default_value = "30s")]
+    pub request_timeout: Duration,
+    /// Serve /metrics on this address only (an admin port, e.g. 127.0.0.1:9464), and not on
+    /// --addr; unset: /metrics is served on --addr beside the API.
+    #[arg(long, env = "TASKTRAIL_METRICS_ADDR")]
+    pub metrics_addr: Option<SocketAddr>,
 }
 
 #[derive(Debug, Clone, Args)]

@@ -26,7 +26,13 @@ fn database_urls(database_url: Option<&str>, data_dir: &Path) -> (String, String
 }
 
 pub async fn start(args: ServeArgs) -> anyhow::Result<Running> {
-    let mut app = App::new("tasktrail (embedded mode)", &args.log, args.addr, args.shutdown_drain);
+    let mut app = App::new(
+        "tasktrail (embedded mode)",
+        &args.log,
+        &args.http,
+        args.addr,
+        args.shutdown_drain,
+    );
     std::fs::create_dir_all(&args.data_dir).with_context(|| format!("creating {}", args.data_dir.display()))?;
     let (api_url, audit_url) = database_urls(args.database_url.as_deref(), &args.data_dir);
     let secret = secrets::jwt_secret(args.auth.jwt_secret.as_deref(), &args.data_dir)?;

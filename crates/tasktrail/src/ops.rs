@@ -26,19 +26,25 @@ where
     Arc::new(move || check(target.clone()).boxed())
 }
 
-/// Liveness, readiness and metrics; the OpenAPI document at /api/docs for services with an API.
-/// Readiness answers 503 once the server is draining, whatever the checks say, so that load
-/// balancers stop sending new requests while the requests they sent are still served.
+/// Liveness, readiness and (with `metrics`; else it has an address of its own) metrics; the
+/// OpenAPI document at /api/docs for services with an API. Readiness answers 503 once the
+/// server is draining, whatever the checks say, so that load balancers stop sending new
+/// requests while the requests they sent are still served.
 pub fn router(
     checks: Vec<(&'static str, ReadinessCheck)>,
     openapi: Option<utoipa::openapi::OpenApi>,
     draining: Draining,
+    metrics: bool,
 ) -> Router {
     let checks = Arc::new(checks);
     let router = Router::new()
         .route("/healthz", get(|| async { Json(json!({"status": "ok"})) }))
-        .route("/readyz", get(move || readiness(checks.clone(), draining.clone())))
-        .route("/metrics", get(|| async { web::telemetry::metrics_handle().render() }));
+        .route("/readyz", get(move || readiness(checks.clone(), draining.clone())));
+    let router = if metrics {
+        router.merge(metrics_router())
+    } else {
+        router
+    };
     match openapi {
         Some(openapi) => {
             let openapi = Arc::new(openapi);
@@ -46,6 +52,11 @@ pub fn router(
         }
         None => router,
     }
+}
+
+/// Prometheus text at /metrics.
+pub fn metrics_router() -> Router {
+    Router::new().route("/metrics", get(|| async { web::telemetry::metrics_handle().render() }))
 }
 
 async fn readiness(checks: Arc<Vec<(&'static str, ReadinessCheck)>>, draining: Draining) -> impl IntoResponse {
@@ -108,6 +119,7 @@ mod tests {
             vec![("api_database", passing), ("audit_database", failing)],
             None,
             Draining::default(),
+            true,
         );
         let response = app
             .oneshot(Request::get("/readyz").body(Body::empty()).unwrap())

@@ -57,6 +57,11 @@ pub async fn api(
         },
         chat.mcp_limit,
     );
+    // A chat turn outlives the request timeout (up to the turn timeout) and its client; its
+    // upkeep purges day-old Idempotency-Keys and, at shutdown, waits for running turns.
+    let chat_turns = state.chat.clone();
+    app.own_deadline(api::chat::service::CHAT_ROUTE)
+        .background(move |stop| async move { chat_turns.upkeep(stop.cancelled()).await });
     app.routes(api::router(state)).document(api::openapi::document());
     // On PostgreSQL the relay gets its own small pool, so that under load it does not queue
     // for a connection behind every request. SQLite has one write lock per file: a second

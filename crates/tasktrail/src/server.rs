@@ -2,6 +2,8 @@
 //! bind and serve; on shutdown first report unready while still serving (the drain delay, so
 //! that load balancers stop sending new requests), then stop accepting and let in-flight
 //! requests finish, then stop the background work (the outbox relay gives up its lease).
+//! Every request is bounded by the request timeout (408), except on routes that keep their own,
+//! longer deadline (a chat turn); /metrics may be served on an admin address of its own.
 
 use std::future::Future;
 use std::net::SocketAddr;
@@ -11,11 +13,14 @@ use std::time::Duration;
 
 use anyhow::Context;
 use axum::Router;
+use axum::extract::{MatchedPath, Request, State};
+use axum::http::StatusCode;
+use axum::middleware::Next;
+use axum::response::{IntoResponse, Response};
 use futures::FutureExt;
 use futures::future::BoxFuture;
 use tokio::task::JoinHandle;
 use tokio_util::sync::CancellationToken;
-use tower_http::timeout::TimeoutLayer;
 
 /// Work that runs beside the HTTP server (the outbox relay, the retention purge) until the
 /// token is cancelled, which happens after the server has drained.
@@ -49,15 +54,31 @@ pub struct Server {
     addr: SocketAddr,
     drain: Duration,
     draining: Draining,
+    limits: RequestLimits,
+    metrics_addr: Option<SocketAddr>,
+}
+
+/// The request timeout, and the routes (templates such as `/api/{user_id}/chat`) that bound
+/// their requests themselves.
+#[derive(Debug, Clone)]
+struct RequestLimits {
+    timeout: Duration,
+    own_deadline: Vec<&'static str>,
 }
 
 impl Server {
-    /// `drain`: how long to keep serving, unready, after shutdown begins.
+    /// `drain`: how long to keep serving, unready, after shutdown begins. Requests are bounded
+    /// by a 30 s timeout unless [`Server::request_timeout`] says otherwise.
     pub fn new(addr: SocketAddr, drain: Duration) -> Self {
         Self {
             addr,
             drain,
             draining: Draining::default(),
+            limits: RequestLimits {
+                timeout: Duration::from_secs(30),
+                own_deadline: Vec::new(),
+            },
+            metrics_addr: None,
         }
     }
 
@@ -65,15 +86,59 @@ impl Server {
         self.draining.clone()
     }
 
+    /// Longest a request may take before it is answered 408.
+    pub fn request_timeout(&mut self, timeout: Duration) -> &mut Self {
+        self.limits.timeout = timeout;
+        self
+    }
+
+    /// The route (its template, as routed) bounds its requests itself, with a deadline longer
+    /// than the request timeout: the chat turn, whose model calls may take a minute.
+    pub fn own_deadline(&mut self, route: &'static str) -> &mut Self {
+        self.limits.own_deadline.push(route);
+        self
+    }
+
+    /// Serve /metrics on this address, beside the main one (the caller then leaves it out
+    /// of the main router).
+    pub fn metrics_addr(&mut self, addr: Option<SocketAddr>) -> &mut Self {
+        self.metrics_addr = addr;
+        self
+    }
+
+    pub fn serves_metrics_apart(&self) -> bool {
+        self.metrics_addr.is_some()
+    }
+
     pub async fn start(self, app: Router, background: Vec<BackgroundTask>) -> anyhow::Result<Running> {
-        let app = web::middleware::standard_layers(app).layer(TimeoutLayer::with_status_code(
-            axum::http::StatusCode::REQUEST_TIMEOUT,
-            Duration::from_secs(30),
-        ));
+        // A route layer runs after routing, so it sees which route matched.
+        let app = web::middleware::standard_layers(app.route_layer(axum::middleware::from_fn_with_state(
+            Arc::new(self.limits),
+            request_deadline,
+        )));
         let listener = tokio::net::TcpListener::bind(self.addr)
             .await
             .with_context(|| format!("binding {}", self.addr))?;
         let addr = listener.local_addr()?;
+        let metrics_stop = CancellationToken::new();
+        let (metrics_addr, metrics_server) = match self.metrics_addr {
+            Some(metrics_addr) => {
+                let listener = tokio::net::TcpListener::bind(metrics_addr)
+                    .await
+                    .with_context(|| format!("binding the metrics address {metrics_addr}"))?;
+                let bound = listener.local_addr()?;
+                let stop = metrics_stop.clone();
+                let metrics = web::middleware::standard_layers(crate::ops::metrics_router());
+                let served = tokio::spawn(async move {
+                    axum::serve(listener, metrics.into_make_service())
+                        .with_graceful_shutdown(async move { stop.cancelled().await })
+                        .await
+                });
+                tracing::info!(addr = %bound, "metrics served here only");
+                (Some(bound), Some(served))
+            }
+            None => (None, None),
+        };
         let stop = CancellationToken::new();
         let background_stop = CancellationToken::new();
         let tasks: Vec<_> = background
@@ -95,6 +160,11 @@ impl Server {
             axum::serve(listener, app.into_make_service_with_connect_info::<SocketAddr>())
                 .with_graceful_shutdown(stop_accepting)
                 .await?;
+            // Metrics stay scrapeable while the requests finish, then stop with the server.
+            metrics_stop.cancel();
+            if let Some(metrics_server) = metrics_server {
+                metrics_server.await??;
+            }
             // Requests have finished; every committed event is in the outbox. Stop the
             // background work: the relay ends, its lock connection closes and a standby
             // replica takes the lease; undelivered events wait in the outbox for it.
@@ -107,6 +177,7 @@ impl Server {
         });
         Ok(Running {
             addr,
+            metrics_addr,
             stop,
             draining: self.draining,
             done,
@@ -116,6 +187,8 @@ impl Server {
 
 pub struct Running {
     pub addr: SocketAddr,
+    /// Where /metrics is served when it has an address of its own.
+    pub metrics_addr: Option<SocketAddr>,
     stop: CancellationToken,
     draining: Draining,
     done: JoinHandle<anyhow::Result<()>>,
@@ -145,6 +218,21 @@ impl Running {
     }
 }
 
+/// Bounds a request by the request timeout (408), unless its route keeps its own deadline.
+async fn request_deadline(State(limits): State<Arc<RequestLimits>>, request: Request, next: Next) -> Response {
+    let own_deadline = request
+        .extensions()
+        .get::<MatchedPath>()
+        .is_some_and(|route| limits.own_deadline.contains(&route.as_str()));
+    if own_deadline {
+        return next.run(request).await;
+    }
+    match tokio::time::timeout(limits.timeout, next.run(request)).await {
+        Ok(response) => response,
+        Err(_) => StatusCode::REQUEST_TIMEOUT.into_response(),
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use std::sync::Mutex;
@@ -153,6 +241,37 @@ mod tests {
     use axum::routing::get;
 
     use super::*;
+
+    /// Every route is bounded by the request timeout (408) except one that keeps its own
+    /// deadline, which may take longer.
+    #[tokio::test]
+    async fn the_request_timeout_spares_routes_with_their_own_deadline() {
+        let slow = || async {
+            tokio::time::sleep(Duration::from_millis(600)).await;
+            "done"
+        };
+        let app = Router::new()
+            .route("/slow", get(slow))
+            .route("/turn/{id}", get(slow))
+            .merge(crate::ops::router(vec![], None, Draining::default(), true));
+        let mut server = Server::new("127.0.0.1:0".parse().unwrap(), Duration::ZERO);
+        server
+            .request_timeout(Duration::from_millis(200))
+            .own_deadline("/turn/{id}");
+        let running = server.start(app, vec![]).await.unwrap();
+        let status = |path: &'static str| async move {
+            reqwest::get(format!("http://{}{path}", running.addr))
+                .await
+                .unwrap()
+                .status()
+                .as_u16()
+        };
+        assert_eq!(status("/slow").await, 408);
+        assert_eq!(status("/turn/7").await, 200);
+        assert_eq!(status("/healthz").await, 200);
+        running.shutdown();
+        running.wait().await.unwrap();
+    }
 
     /// On shutdown: /readyz answers 503 at once while other requests are still served for the
     /// drain delay; then a request in flight finishes; only then does background work stop,
@@ -173,7 +292,7 @@ mod tests {
                     "slow"
                 }),
             )
-            .merge(crate::ops::router(vec![], None, server.draining()));
+            .merge(crate::ops::router(vec![], None, server.draining(), true));
         let background_order = order.clone();
         let work = background(move |stop| async move {
             stop.cancelled().await;

@@ -1,10 +1,18 @@
 //! One chat turn: the user's message, the agent's answer and the tools it used, stored so that
 //! the server keeps nothing between requests; a repeated Idempotency-Key gets the first answer.
+//!
+//! A turn runs as a task of its own, not in the request's future: a client that gives up (or a
+//! proxy that cuts the request) cannot stop it half-way, after its tools ran but before it is
+//! stored and its Idempotency-Key answered. The request waits for it up to the turn timeout
+//! plus [`STORE_MARGIN`]; the server's shorter request timeout does not apply to this route.
 
+use std::future::Future;
 use std::sync::Arc;
 use std::time::Duration;
 
+use chrono::{DateTime, Utc};
 use domain::chat::{ChatReply, ChatRequest, Conversation, parse_idempotency_key, parse_message};
+use tokio::sync::RwLock;
 use web::{ApiError, ApiResult};
 
 use super::agent::{Agent, AgentError};
@@ -24,6 +32,19 @@ pub struct ChatLimits {
     pub requests_per_minute: u32,
 }
 
+/// The chat route, whose requests are bounded by [`ChatService::request_deadline`] rather than
+/// the server's request timeout.
+pub const CHAT_ROUTE: &str = "/api/{user_id}/chat";
+
+/// Beyond the turn timeout, how long a turn may take to read the conversation and store itself.
+pub const STORE_MARGIN: Duration = Duration::from_secs(15);
+
+/// How long an Idempotency-Key is remembered (its answer, or its claim while running).
+pub const IDEMPOTENCY_KEY_LIFETIME: Duration = Duration::from_secs(24 * 3600);
+
+/// How often expired Idempotency-Keys are purged.
+pub const IDEMPOTENCY_PURGE_INTERVAL: Duration = Duration::from_secs(3600);
+
 pub struct ChatService {
     conversations: ConversationService,
     requests: Arc<dyn ChatRequestStore>,
@@ -31,6 +52,8 @@ pub struct ChatService {
     agent: Agent,
     limits: ChatLimits,
     per_user: RateLimiter,
+    /// Each running turn holds a read guard; shutdown takes the write lock to wait for them.
+    turns: Arc<RwLock<()>>,
 }
 
 impl ChatService {
@@ -48,11 +71,17 @@ impl ChatService {
             agent,
             per_user: RateLimiter::per_minute(limits.requests_per_minute),
             limits,
+            turns: Arc::new(RwLock::new(())),
         }
     }
 
+    /// How long a chat request may take: the whole turn, then storing it.
+    pub fn request_deadline(&self) -> Duration {
+        self.limits.turn_timeout + STORE_MARGIN
+    }
+
     pub async fn chat(
-        &self,
+        self: &Arc<Self>,
         user_id: &str,
         request: ChatRequest,
         idempotency_key: Option<&str>,
@@ -60,14 +89,65 @@ impl ChatService {
         // Counted before anything else: a refused or failing request still cost its turn.
         self.per_user.take(user_id)?.keep();
         let message = parse_message(&request.message)?;
+        let key = idempotency_key
+            .map(parse_idempotency_key)
+            .transpose()?
+            .map(str::to_owned);
         let conversation = match &request.conversation_id {
             Some(id) => Some(self.conversations.find(user_id, id).await?),
             None => None,
         };
-        let Some(key) = idempotency_key else {
-            return self.turn(user_id, conversation, &message).await;
+        let (service, user_id) = (self.clone(), user_id.to_owned());
+        let turn = tokio::spawn(async move {
+            let _running = service.turns.clone().read_owned().await;
+            service
+                .claimed_turn(&user_id, conversation, &message, key.as_deref())
+                .await
+        });
+        match tokio::time::timeout(self.request_deadline(), turn).await {
+            Ok(Ok(outcome)) => outcome,
+            Ok(Err(e)) => Err(ApiError::internal(e)),
+            // Reached only if storing the turn hangs (the database): it goes on, and a retry
+            // with the same Idempotency-Key gets its answer once it is stored.
+            Err(_) => Err(ApiError::GatewayTimeout(
+                "the chat turn did not finish in time; it is still being recorded".into(),
+            )),
+        }
+    }
+
+    /// Purges expired Idempotency-Keys every hour until `stop`, then waits for the turns still
+    /// running (their clients may be gone) to be stored.
+    pub async fn upkeep(self: Arc<Self>, stop: impl Future<Output = ()>) {
+        tokio::pin!(stop);
+        loop {
+            if let Err(e) = purge_idempotency_keys(self.requests.as_ref(), Utc::now()).await {
+                tracing::warn!(error = %e, "purging expired chat Idempotency-Keys failed; will retry");
+            }
+            tokio::select! {
+                _ = tokio::time::sleep(IDEMPOTENCY_PURGE_INTERVAL) => {}
+                _ = &mut stop => break,
+            }
+        }
+        if tokio::time::timeout(self.request_deadline(), self.turns.write())
+            .await
+            .is_err()
+        {
+            tracing::warn!("chat turns still running at shutdown were cut short");
+        }
+    }
+
+    /// The turn, under its Idempotency-Key when it has one: the claim is answered or released
+    /// whatever the turn's outcome.
+    async fn claimed_turn(
+        &self,
+        user_id: &str,
+        conversation: Option<Conversation>,
+        message: &str,
+        key: Option<&str>,
+    ) -> ApiResult<ChatReply> {
+        let Some(key) = key else {
+            return self.turn(user_id, conversation, message).await;
         };
-        let key = parse_idempotency_key(key)?;
         match self.requests.claim(user_id, key).await? {
             ChatClaim::Answered(reply) => return serde_json::from_value(reply).map_err(ApiError::internal),
             ChatClaim::Running => {
@@ -77,7 +157,7 @@ impl ChatService {
             }
             ChatClaim::Claimed => {}
         }
-        let outcome = self.turn(user_id, conversation, &message).await;
+        let outcome = self.turn(user_id, conversation, message).await;
         match &outcome {
             Ok(reply) => {
                 let stored = serde_json::to_value(reply).map_err(ApiError::internal)?;
@@ -139,4 +219,23 @@ impl ChatService {
             tool_calls: calls,
         })
     }
+}
+
+/// Forgets the Idempotency-Keys claimed more than [`IDEMPOTENCY_KEY_LIFETIME`] before `now`, in
+/// batches; returns how many.
+pub async fn purge_idempotency_keys(requests: &dyn ChatRequestStore, now: DateTime<Utc>) -> db::Result<u64> {
+    const BATCH: u32 = 1000;
+    let cutoff = now - chrono::Duration::from_std(IDEMPOTENCY_KEY_LIFETIME).expect("a day fits");
+    let mut total = 0;
+    for _ in 0..100 {
+        let purged = requests.purge_claimed_before(cutoff, BATCH).await?;
+        total += purged;
+        if purged < u64::from(BATCH) {
+            break;
+        }
+    }
+    if total > 0 {
+        tracing::info!(purged = total, %cutoff, "expired chat Idempotency-Keys purged");
+    }
+    Ok(total)
 }

@@ -1,6 +1,8 @@
 //! Chat Idempotency-Keys: the first request with a key runs; a repeat gets its stored answer.
+//! Keys are kept for a day, then purged (`chat::service::purge_idempotency_keys`).
 
 use async_trait::async_trait;
+use chrono::{DateTime, Utc};
 use db::{Dialect, Pools};
 use sqlx::FromRow;
 use sqlx::types::Json;
@@ -23,6 +25,8 @@ pub trait ChatRequestStore: Send + Sync {
     async fn finish(&self, user_id: &str, key: &str, response: &serde_json::Value) -> db::Result<()>;
     /// Frees a claim whose request failed, so that a retry runs it.
     async fn release(&self, user_id: &str, key: &str) -> db::Result<()>;
+    /// Forgets up to `batch` keys claimed before `cutoff` (answered or not); returns how many.
+    async fn purge_claimed_before(&self, cutoff: DateTime<Utc>, batch: u32) -> db::Result<u64>;
 }
 
 pub struct SqlChatRequests<DB: sqlx::Database> {
@@ -85,5 +89,18 @@ impl<DB: Dialect> ChatRequestStore for SqlChatRequests<DB> {
             .execute(&self.pools.writer)
             .await?;
         Ok(())
+    }
+
+    async fn purge_claimed_before(&self, cutoff: DateTime<Utc>, batch: u32) -> db::Result<u64> {
+        let purged: Vec<ClaimedRow> = sqlx::query_as(
+            "DELETE FROM chat_requests WHERE (user_id, idempotency_key) IN \
+             (SELECT user_id, idempotency_key FROM chat_requests WHERE created_at < $1 LIMIT $2) \
+             RETURNING CAST(1 AS BIGINT) AS n",
+        )
+        .bind(cutoff)
+        .bind(i64::from(batch))
+        .fetch_all(&self.pools.writer)
+        .await?;
+        Ok(purged.len() as u64)
     }
 }

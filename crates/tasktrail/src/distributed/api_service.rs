@@ -13,6 +13,7 @@ pub async fn start(args: ApiArgs) -> anyhow::Result<Running> {
     let mut app = App::new(
         "tasktrail api (distributed mode)",
         &args.log,
+        &args.http,
         args.addr,
         args.shutdown_drain,
     );

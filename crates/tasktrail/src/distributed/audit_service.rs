@@ -7,6 +7,7 @@ pub async fn start(args: AuditArgs) -> anyhow::Result<Running> {
     let mut app = App::new(
         "tasktrail audit (distributed mode)",
         &args.log,
+        &args.http,
         args.addr,
         args.shutdown_drain,
     );

@@ -10,6 +10,7 @@ pub async fn start(args: NotifyArgs) -> anyhow::Result<Running> {
     let mut app = App::new(
         "tasktrail notify (distributed mode)",
         &args.log,
+        &args.http,
         args.addr,
         args.shutdown_drain,
     );

@@ -589,3 +589,147 @@ async fn chat_and_mcp_are_limited_per_user() {
     assert!(refused.headers().get("retry-after").is_some());
     assert_ne!(mcp(&bob).await.unwrap().status(), StatusCode::TOO_MANY_REQUESTS);
 }
+
+on_both_backends!(
+    a_turn_longer_than_the_request_timeout_is_answered,
+    a_turn_goes_on_when_the_client_goes_away,
+    an_idempotency_key_is_forgotten_after_a_day
+);
+
+/// A chat turn may take longer than the request timeout that bounds every other request (up to
+/// the turn timeout): the client gets the answer, not a 408 with the turn cut short.
+async fn a_turn_longer_than_the_request_timeout_is_answered(backend: Backend) {
+    let llm = FakeLlm::start(vec![
+        Scripted::Slow(
+            Duration::from_millis(2500),
+            tool_calls(&[("add_task", json!({"title": "buy milk"}))]),
+        ),
+        Scripted::Answer(text("Added \"buy milk\".")),
+    ])
+    .await;
+    let app = TestApp::spawn_with(
+        backend,
+        &[
+            "--openai-api-key",
+            "k",
+            "--openai-base-url",
+            &llm.base_url,
+            "--chat-timeout",
+            "10s",
+            "--request-timeout",
+            "1s",
+        ],
+    )
+    .await;
+    let user = app.signup().await;
+
+    let (status, reply) = chat(&app, &user, json!({"message": "add buy milk"})).await;
+    assert_eq!(status, StatusCode::OK, "{reply}");
+    assert_eq!(reply["response"], "Added \"buy milk\".");
+    assert_eq!(tools_used(&reply), ["add_task"]);
+    let conversation = reply["conversation_id"].as_str().unwrap();
+    let (_, history) = app
+        .call(
+            Method::GET,
+            &format!("/api/{}/conversations/{conversation}/messages", user.id),
+            Some(&user.token),
+            None,
+        )
+        .await;
+    assert_eq!(history["messages"].as_array().unwrap().len(), 2, "{history}");
+    assert_eq!(tasks(&app, &user).await.len(), 1);
+}
+
+/// The client gives up mid-turn: the turn still runs to its end and is stored, and a retry
+/// with the same Idempotency-Key gets its answer (409 only while it is still running).
+async fn a_turn_goes_on_when_the_client_goes_away(backend: Backend) {
+    let llm = FakeLlm::start(vec![
+        Scripted::Slow(
+            Duration::from_millis(1500),
+            tool_calls(&[("add_task", json!({"title": "buy milk"}))]),
+        ),
+        Scripted::Answer(text("Added \"buy milk\".")),
+    ])
+    .await;
+    let app = TestApp::spawn_with(backend, &["--openai-api-key", "k", "--openai-base-url", &llm.base_url]).await;
+    let user = app.signup().await;
+    let send = |timeout: Duration| {
+        app.client
+            .post(format!("{}/api/{}/chat", app.base, user.id))
+            .bearer_auth(&user.token)
+            .header("Idempotency-Key", "client-went-away")
+            .json(&json!({"message": "add buy milk"}))
+            .timeout(timeout)
+            .send()
+    };
+    let gone = send(Duration::from_millis(300)).await;
+    assert!(gone.is_err_and(|e| e.is_timeout()), "the client was meant to give up");
+
+    let deadline = std::time::Instant::now() + Duration::from_secs(15);
+    let reply = loop {
+        let response = send(Duration::from_secs(10)).await.unwrap();
+        let status = response.status();
+        let body: Value = response.json().await.unwrap();
+        match status {
+            StatusCode::OK => break body,
+            StatusCode::CONFLICT => {
+                assert_eq!(body["error"]["code"], "conflict");
+                assert!(
+                    std::time::Instant::now() < deadline,
+                    "the key is still claimed 15 s later: the turn was abandoned"
+                );
+                tokio::time::sleep(Duration::from_millis(200)).await;
+            }
+            other => panic!("{other} {body}"),
+        }
+    };
+    assert_eq!(reply["response"], "Added \"buy milk\".", "{reply}");
+    assert_eq!(tools_used(&reply), ["add_task"]);
+    assert_eq!(llm.requests().len(), 2, "the retries did not run the turn again");
+    assert_eq!(tasks(&app, &user).await.len(), 1);
+    let (_, list) = app
+        .call(
+            Method::GET,
+            &format!("/api/{}/conversations", user.id),
+            Some(&user.token),
+            None,
+        )
+        .await;
+    assert_eq!(list["conversations"].as_array().unwrap().len(), 1, "{list}");
+    assert_eq!(list["conversations"][0]["id"], reply["conversation_id"]);
+    assert_eq!(event_types(&app.wait_for_trail(&user, 1).await), ["created"]);
+}
+
+/// Idempotency-Keys are kept for 24 hours, then purged: a claim left running (say by a process
+/// killed mid-turn) stops blocking its key after a day, and a younger one is kept.
+async fn an_idempotency_key_is_forgotten_after_a_day(backend: Backend) {
+    use api::store::ChatClaim;
+
+    let app = TestApp::spawn(backend).await;
+    let user = app.signup().await;
+    let stores = api::store::open(db::Database::connect(&app.api_database_url(), 2).await.unwrap());
+    assert_eq!(
+        stores.chat_requests.claim(&user.id, "stuck").await.unwrap(),
+        ChatClaim::Claimed
+    );
+    let send = || {
+        app.client
+            .post(format!("{}/api/{}/chat", app.base, user.id))
+            .bearer_auth(&user.token)
+            .header("Idempotency-Key", "stuck")
+            .json(&json!({"message": "add buy milk"}))
+            .send()
+    };
+    assert_eq!(send().await.unwrap().status(), StatusCode::CONFLICT);
+
+    let now = chrono::Utc::now();
+    let purge = |at| api::chat::service::purge_idempotency_keys(stores.chat_requests.as_ref(), at);
+    assert_eq!(purge(now + chrono::Duration::hours(23)).await.unwrap(), 0);
+    assert_eq!(send().await.unwrap().status(), StatusCode::CONFLICT, "kept for a day");
+    assert_eq!(purge(now + chrono::Duration::hours(25)).await.unwrap(), 1);
+    let response = send().await.unwrap();
+    assert_eq!(response.status(), StatusCode::OK);
+    let reply: Value = response.json().await.unwrap();
+    assert_eq!(tools_used(&reply), ["add_task"]);
+    assert_eq!(tasks(&app, &user).await.len(), 1);
+}

@@ -113,3 +113,58 @@ async fn migrate_with_a_database_url_leaves_the_data_directory_alone() {
         assert!(found, "migrate did not create {table}");
     }
 }
+
+/// With `--metrics-addr`, /metrics is served there only (Prometheus text) and the main address
+/// answers 404 for it; without it, the main address serves it.
+#[tokio::test]
+async fn metrics_can_have_an_admin_address_of_their_own() {
+    use clap::Parser;
+    use tasktrail::config::{Cli, Command};
+
+    let start = |extra: &'static [&'static str]| async move {
+        let argv = crate::harness::serve_argv("127.0.0.1:0", &crate::harness::fresh_dir(), None, extra);
+        let Some(Command::Serve(args)) = Cli::try_parse_from(argv).unwrap().command else {
+            unreachable!()
+        };
+        tasktrail::embedded::start(args).await.expect("app starts")
+    };
+    let http = reqwest::Client::new();
+    let get = |url: String| {
+        let http = http.clone();
+        async move {
+            let response = http.get(url).send().await.unwrap();
+            (response.status(), response.text().await.unwrap())
+        }
+    };
+
+    let apart = start(&["--metrics-addr", "127.0.0.1:0"]).await;
+    let admin = apart.metrics_addr.expect("a metrics address");
+    assert_ne!(admin, apart.addr);
+    let (status, _) = get(format!("http://{}/healthz", apart.addr)).await;
+    assert_eq!(status, StatusCode::OK);
+    let (status, text) = get(format!("http://{admin}/metrics")).await;
+    assert_eq!(status, StatusCode::OK);
+    assert!(text.contains("# TYPE tasktrail_http_requests_total counter"), "{text}");
+    let (status, body) = get(format!("http://{}/metrics", apart.addr)).await;
+    assert_eq!(status, StatusCode::NOT_FOUND, "{body}");
+    assert!(!body.contains("tasktrail_"), "{body}");
+    let (status, _) = get(format!("http://{admin}/healthz")).await;
+    assert_eq!(status, StatusCode::NOT_FOUND, "the admin address serves metrics only");
+
+    let together = start(&[]).await;
+    assert_eq!(together.metrics_addr, None);
+    let (status, text) = get(format!("http://{}/metrics", together.addr)).await;
+    assert_eq!(status, StatusCode::OK);
+    assert!(text.contains("tasktrail_http_requests_total"), "{text}");
+
+    apart.shutdown();
+    apart.wait().await.unwrap();
+    assert!(
+        reqwest::Client::new()
+            .get(format!("http://{admin}/metrics"))
+            .send()
+            .await
+            .is_err(),
+        "the metrics listener stops with the server"
+    );
+}
