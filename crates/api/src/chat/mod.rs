@@ -33,7 +33,8 @@ pub fn router() -> Router<ApiState> {
 }
 
 /// Talk to the assistant. Optional `Idempotency-Key` header: a repeat of a request with the
-/// same key gets the first answer and changes nothing.
+/// same key gets the first answer and changes nothing. The turn runs to its end and is stored
+/// even if the client goes away; the request waits for it up to the chat timeout + 15 s.
 #[utoipa::path(post, path = "/api/{user_id}/chat", tag = "chat", request_body = ChatRequest,
     params(("user_id" = String, Path, description = "The caller's own user id (the token's subject)"),
         ("Idempotency-Key" = Option<String>, Header, description = "Any printable ASCII string: a repeat with the same key gets the first answer and changes nothing")),
@@ -41,13 +42,13 @@ pub fn router() -> Router<ApiState> {
         (status = 400, description = "Malformed JSON, or an Idempotency-Key that is not printable ASCII", body = crate::openapi::ErrorBody),
         (status = 401, response = crate::openapi::Unauthorized), (status = 403, response = crate::openapi::Forbidden),
         (status = 404, description = "No such conversation of this user (`not_found`)", body = crate::openapi::ErrorBody),
-        (status = 409, description = "A request with this Idempotency-Key is still running; retry shortly (`conflict`)", body = crate::openapi::ErrorBody),
+        (status = 409, description = "A request with this Idempotency-Key is still running (also one whose client went away: it runs to its end); retry shortly (`conflict`)", body = crate::openapi::ErrorBody),
         (status = 413, response = crate::openapi::PayloadTooLarge), (status = 415, response = crate::openapi::UnsupportedMediaType),
         (status = 422, description = "An empty message or one over 4000 characters, a bad Idempotency-Key, or a body that is not a JSON object (`validation_failed`)", body = crate::openapi::ErrorBody),
         (status = 429, response = crate::openapi::RateLimited),
         (status = 502, description = "The language model failed (`upstream_failed`); tools it had already called did run and are recorded in the conversation", body = crate::openapi::ErrorBody),
         (status = 503, response = crate::openapi::Unavailable),
-        (status = 504, description = "The language model did not answer within the chat timeout (`upstream_timeout`); tools it had already called did run", body = crate::openapi::ErrorBody)),
+        (status = 504, description = "The language model did not answer within the chat timeout (`upstream_timeout`); tools it had already called did run. Rarely: the turn could not be stored within 15 s more; it still is, and a retry with the same Idempotency-Key gets its answer", body = crate::openapi::ErrorBody)),
     security(("bearer" = [])))]
 pub async fn chat(
     State(state): State<ApiState>,

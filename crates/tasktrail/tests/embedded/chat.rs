@@ -593,6 +593,7 @@ async fn chat_and_mcp_are_limited_per_user() {
 on_both_backends!(
     a_turn_longer_than_the_request_timeout_is_answered,
     a_turn_goes_on_when_the_client_goes_away,
+    a_shutdown_waits_for_a_turn_whose_client_went_away,
     an_idempotency_key_is_forgotten_after_a_day
 );
 
@@ -732,4 +733,59 @@ async fn an_idempotency_key_is_forgotten_after_a_day(backend: Backend) {
     let reply: Value = response.json().await.unwrap();
     assert_eq!(tools_used(&reply), ["add_task"]);
     assert_eq!(tasks(&app, &user).await.len(), 1);
+}
+
+/// A server stopping (SIGTERM) while a turn runs for a client that already went away waits for
+/// the turn to be stored before it stops, instead of cutting it off after its tools ran.
+async fn a_shutdown_waits_for_a_turn_whose_client_went_away(backend: Backend) {
+    use clap::Parser;
+    use tasktrail::config::{Cli, Command};
+
+    let llm = FakeLlm::start(vec![
+        Scripted::Slow(
+            Duration::from_millis(1500),
+            tool_calls(&[("add_task", json!({"title": "buy milk"}))]),
+        ),
+        Scripted::Answer(text("Added \"buy milk\".")),
+    ])
+    .await;
+    let database_url = match backend {
+        Backend::Sqlite => None,
+        Backend::Postgres => Some(fresh_postgres_database().await),
+    };
+    let data_dir = fresh_dir();
+    let argv = serve_argv(
+        "127.0.0.1:0",
+        &data_dir,
+        database_url.as_deref(),
+        &["--openai-api-key", "k", "--openai-base-url", &llm.base_url],
+    );
+    let Some(Command::Serve(args)) = Cli::try_parse_from(argv).unwrap().command else {
+        unreachable!()
+    };
+    let server = tasktrail::embedded::start(args).await.expect("app starts");
+    let (client, base) = (reqwest::Client::new(), format!("http://{}", server.addr));
+    let user = signup(&client, &base).await;
+    let gone = client
+        .post(format!("{base}/api/{}/chat", user.id))
+        .bearer_auth(&user.token)
+        .json(&json!({"message": "add buy milk"}))
+        .timeout(Duration::from_millis(300))
+        .send()
+        .await;
+    assert!(gone.is_err_and(|e| e.is_timeout()), "the client was meant to give up");
+
+    server.shutdown();
+    server.wait().await.unwrap();
+    let api_url = database_url.unwrap_or_else(|| format!("sqlite://{}", data_dir.join("api.sqlite").display()));
+    let stores = api::store::open(db::Database::connect(&api_url, 2).await.unwrap());
+    let conversations = stores.conversations.list_conversations(&user.id).await.unwrap();
+    assert_eq!(conversations.len(), 1, "the turn was stored before the server stopped");
+    let messages = stores
+        .conversations
+        .recent_messages(&conversations[0].id, 10)
+        .await
+        .unwrap();
+    assert_eq!(messages.len(), 2);
+    assert_eq!(messages[1].content, "Added \"buy milk\".");
 }
