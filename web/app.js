@@ -14,7 +14,7 @@ const state = {
   tasks: [],
   filter: { status: "all", q: "", sort: "created" },
   conversationId: "",
-  audit: { events: [], seen: new Set(), cursor: null, caughtUp: false, types: [], task: "", timer: null, loading: false },
+  audit: { events: [], seen: new Set(), cursor: null, tail: null, caughtUp: false, types: [], task: "", timer: null, loading: false },
 };
 
 class ApiError extends Error {
@@ -498,7 +498,7 @@ function readAuditFilter() {
 
 function startAudit() {
   if (!readAuditFilter()) return;
-  Object.assign(state.audit, { events: [], seen: new Set(), cursor: null, caughtUp: false });
+  Object.assign(state.audit, { events: [], seen: new Set(), cursor: null, tail: null, caughtUp: false });
   $("[data-events]").replaceChildren();
   if (!state.audit.types.length) {
     renderAuditEmpty("Choose at least one event type.");
@@ -515,6 +515,7 @@ async function loadAuditPage() {
     const page = await api("GET", userPath(`/audit?${params}`));
     addEvents(page.events);
     state.audit.cursor = page.next_cursor;
+    state.audit.tail = page.tail_cursor;
     state.audit.caughtUp = !page.next_cursor;
     $('[data-action="audit-more"]').hidden = state.audit.caughtUp;
     setError("[data-audit-error]", "");
@@ -526,14 +527,16 @@ async function loadAuditPage() {
   }
 }
 
-// Live updates: once the last page is shown, ask every 2 s for events from the newest one on.
+// Live updates: once the last page is shown, ask every 2 s for what has been stored since. The
+// tail cursor follows the order entries were stored in, so an event that arrives late (with an
+// older timestamp) still shows up.
 async function pollAudit() {
   if (!state.session || document.hidden || !state.audit.caughtUp || state.audit.loading || !state.audit.types.length) return;
-  const newest = state.audit.events.at(-1);
-  const params = auditParams(newest ? { from: newest.timestamp, limit: "200" } : { limit: "200" });
+  const params = auditParams(state.audit.tail ? { cursor: state.audit.tail, limit: "200" } : { limit: "200" });
   try {
     const page = await api("GET", userPath(`/audit?${params}`));
     addEvents(page.events);
+    if (page.tail_cursor) state.audit.tail = page.tail_cursor;
     $("[data-live]").classList.remove("paused");
     renderAuditEmpty("No events match these filters yet. Changes you make appear here by themselves.");
   } catch {
@@ -603,7 +606,12 @@ function eventItem(event, previous) {
     el(
       "div",
       { class: "what" },
-      el("div", {}, `Task ${event.task_id}: “${data.title ?? ""}”`, el("span", { class: "muted", text: ` · by ${state.session.email || "you"}` })),
+      el(
+        "div",
+        {},
+        `Task ${event.task_id}: “${data.title ?? ""}”`,
+        el("span", { class: "muted", text: ` · by ${state.session.email || "you"}${data.sequence ? ` · your change #${data.sequence}` : ""}` }),
+      ),
       el("p", { class: "change" }, changeSummary(event, previous)),
       el("details", {}, el("summary", { text: "Event data" }), el("pre", { text: JSON.stringify(event.event_data, null, 2) })),
     ),

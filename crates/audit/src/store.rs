@@ -91,6 +91,16 @@ impl<DB: Dialect> AuditStore for SqlAuditStore<DB> {
         // the rows actually inserted; the others were already stored (or repeat within the batch).
         let mut inserted: HashSet<Uuid> = HashSet::with_capacity(events.len());
         let mut tx = self.pools.writer.begin().await?;
+        if let Some(lock_users) = DB::LOCK_USERS {
+            // Readers page by id: a user's rows must become visible in id order, which
+            // concurrent inserts for the same user (two consumers after a rebalance, a
+            // redelivery beside a new event) would not guarantee.
+            let users: Vec<&str> = events.iter().map(|e| e.user_id.as_str()).collect();
+            sqlx::query(lock_users)
+                .bind(Json(serde_json::to_value(users)?))
+                .execute(&mut *tx)
+                .await?;
+        }
         for chunk in events.chunks(INSERT_CHUNK) {
             let values: Vec<String> = (0..chunk.len())
                 .map(|row| {
@@ -140,8 +150,8 @@ impl<DB: Dialect> AuditStore for SqlAuditStore<DB> {
              AND ($7 IS NULL OR task_id = $7) \
              AND ($8 IS NULL OR timestamp >= $8) \
              AND ($9 IS NULL OR timestamp < $9) \
-             AND ($10 IS NULL OR timestamp {after} $10 OR (timestamp = $10 AND id {after} $11)) \
-             ORDER BY timestamp {direction}, id {direction} LIMIT $12"
+             AND ($10 IS NULL OR id {after} $10) \
+             ORDER BY id {direction} LIMIT $11"
         );
         let mut types = filter
             .event_types
@@ -159,7 +169,6 @@ impl<DB: Dialect> AuditStore for SqlAuditStore<DB> {
             .bind(filter.task_id)
             .bind(filter.from)
             .bind(filter.to)
-            .bind(filter.after.map(|c| c.timestamp))
             .bind(filter.after.map(|c| c.id))
             .bind(i64::from(filter.limit) + 1)
             .fetch_all(&self.pools.reader)

@@ -27,5 +27,5 @@ pub async fn audit_trail(
 ) -> ApiResult<Json<AuditPage>> {
     let filter = AuditFilter::parse(query)?;
     let rows = s.store.trail(&owner.user_id, &filter).await?;
-    Ok(Json(page(rows, filter.limit)))
+    Ok(Json(page(rows, &filter)))
 }

@@ -25,12 +25,18 @@ pub struct AuditPage {
     pub events: Vec<AuditEntry>,
     /// Pass as `cursor` to get the next page; `null` on the last page.
     pub next_cursor: Option<String>,
+    /// Where this page ends (`order=asc` only): pass it as `cursor` later to get what has been
+    /// stored since, events that arrived late included. `null` when the trail so far is empty.
+    pub tail_cursor: Option<String>,
 }
 
+/// The trail's order is the order the audit service stored the entries in: each user's
+/// changes arrive in their order (see `sequence`), and an event that arrives late is stored,
+/// and listed, after the entries before it, so a reader who follows the trail never misses it.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Deserialize, ToSchema)]
 #[serde(rename_all = "snake_case")]
 pub enum AuditOrder {
-    /// Oldest first (chronological).
+    /// Oldest first.
     #[default]
     Asc,
     Desc,
@@ -118,48 +124,56 @@ fn parse_time(field: &'static str, s: &str) -> Result<DateTime<Utc>, ValidationE
         .map_err(|_| ValidationError::new(field, format!("must be an RFC 3339 timestamp, got {s:?}")))
 }
 
-/// Keyset position in the trail: the (timestamp, id) of the last entry of a page.
+/// Keyset position in the trail: the id of the last entry of a page. Ids follow storage order
+/// (one user's entries are stored one transaction after another), never the producer's clock,
+/// so an event stored late still comes after a cursor taken before it arrived.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct AuditCursor {
-    pub timestamp: DateTime<Utc>,
     pub id: i32,
 }
 
 impl AuditCursor {
     pub fn after(entry: &AuditEntry) -> Self {
-        Self {
-            timestamp: entry.timestamp,
-            id: entry.id,
-        }
+        Self { id: entry.id }
     }
 
     pub fn encode(&self) -> String {
-        format!("{}_{}", self.timestamp.timestamp_micros(), self.id)
+        self.id.to_string()
     }
 
+    /// Also takes the `<micros>_<id>` cursors of earlier versions, by their id.
     pub fn decode(s: &str) -> Result<Self, ValidationError> {
         let bad = || ValidationError::new("cursor", "is not a cursor this API returned");
-        let (micros, id) = s.split_once('_').ok_or_else(bad)?;
-        let timestamp = DateTime::from_timestamp_micros(micros.parse().map_err(|_| bad())?).ok_or_else(bad)?;
-        Ok(Self {
-            timestamp,
-            id: id.parse().map_err(|_| bad())?,
-        })
+        let id = match s.split_once('_') {
+            Some((micros, id)) if micros.parse::<i64>().is_ok() => id,
+            Some(_) => return Err(bad()),
+            None => s,
+        };
+        let id: i32 = id.parse().map_err(|_| bad())?;
+        if id < 0 {
+            return Err(bad());
+        }
+        Ok(Self { id })
     }
 }
 
-/// Builds a page from up to `limit + 1` rows fetched in the requested order.
-pub fn page(mut rows: Vec<AuditEntry>, limit: u32) -> AuditPage {
-    let has_more = rows.len() > limit as usize;
-    rows.truncate(limit as usize);
+/// Builds a page from up to `limit + 1` rows fetched in the filter's order.
+pub fn page(mut rows: Vec<AuditEntry>, filter: &AuditFilter) -> AuditPage {
+    let has_more = rows.len() > filter.limit as usize;
+    rows.truncate(filter.limit as usize);
     let next_cursor = if has_more {
         rows.last().map(|e| AuditCursor::after(e).encode())
     } else {
         None
     };
+    let tail_cursor = match filter.order {
+        AuditOrder::Asc => rows.last().map(AuditCursor::after).or(filter.after).map(|c| c.encode()),
+        AuditOrder::Desc => None,
+    };
     AuditPage {
         events: rows,
         next_cursor,
+        tail_cursor,
     }
 }
 
@@ -212,12 +226,60 @@ mod tests {
 
     #[test]
     fn cursor_round_trips_and_rejects_garbage() {
-        let c = AuditCursor {
-            timestamp: crate::clock::now(),
-            id: 42,
-        };
+        let c = AuditCursor { id: 42 };
         assert_eq!(AuditCursor::decode(&c.encode()).unwrap(), c);
+        assert_eq!(
+            AuditCursor::decode("1764374400000000_42").unwrap(),
+            c,
+            "an earlier version's cursor"
+        );
         assert!(AuditCursor::decode("x_1").is_err());
+        assert!(AuditCursor::decode("-3").is_err());
         assert!(AuditCursor::decode("' OR 1=1 --").is_err());
+    }
+
+    fn entry(id: i32) -> AuditEntry {
+        AuditEntry {
+            id,
+            event_id: Uuid::new_v4(),
+            event_type: "created".into(),
+            user_id: "u".into(),
+            task_id: 1,
+            event_data: serde_json::Value::Null,
+            timestamp: crate::clock::now(),
+        }
+    }
+
+    fn filter(query: AuditQuery) -> AuditFilter {
+        AuditFilter::parse(query).unwrap()
+    }
+
+    #[test]
+    fn a_page_says_where_to_go_on_and_where_the_tail_is() {
+        let two = filter(AuditQuery {
+            limit: Some(2),
+            ..Default::default()
+        });
+        let full = page(vec![entry(3), entry(5), entry(9)], &two);
+        assert_eq!(full.events.len(), 2);
+        assert_eq!(full.next_cursor.as_deref(), Some("5"));
+        assert_eq!(full.tail_cursor.as_deref(), Some("5"));
+
+        let last = page(vec![entry(9)], &two);
+        assert_eq!(last.next_cursor, None);
+        assert_eq!(last.tail_cursor.as_deref(), Some("9"));
+
+        let after_nine = filter(AuditQuery {
+            cursor: Some("9".into()),
+            ..Default::default()
+        });
+        assert_eq!(page(vec![], &after_nine).tail_cursor.as_deref(), Some("9"));
+        assert_eq!(page(vec![], &filter(AuditQuery::default())).tail_cursor, None);
+
+        let newest_first = filter(AuditQuery {
+            order: Some(AuditOrder::Desc),
+            ..Default::default()
+        });
+        assert_eq!(page(vec![entry(9), entry(5)], &newest_first).tail_cursor, None);
     }
 }

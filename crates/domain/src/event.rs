@@ -36,8 +36,8 @@ impl EventType {
     }
 }
 
-/// The customer's event schema, exactly; `task_data` carries our extra task fields after the
-/// three the schema names.
+/// The customer's event schema, exactly; `task_data` carries our extra fields after the three
+/// the schema names, among them the user's event number `sequence`.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize, ToSchema)]
 pub struct TaskEvent {
     pub event_id: Uuid,
@@ -62,11 +62,17 @@ pub struct TaskData {
     pub due_date: Option<DateTime<Utc>>,
     #[serde(default)]
     pub recurrence: Option<Recurrence>,
+    /// The user's event number: 1 for their first change, then 2, 3... in commit order, with
+    /// no gaps. Consumers use it to see order and gaps; events written before the numbering
+    /// existed have none.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub sequence: Option<i64>,
 }
 
 impl TaskEvent {
-    /// The event for a change that leaves `task` in this state (for `deleted`: its last state).
-    pub fn record(event_type: EventType, task: &Task, timestamp: DateTime<Utc>) -> Self {
+    /// The event for a change that leaves `task` in this state (for `deleted`: its last state),
+    /// the user's `sequence`th.
+    pub fn record(event_type: EventType, task: &Task, timestamp: DateTime<Utc>, sequence: i64) -> Self {
         Self {
             event_id: Uuid::new_v4(),
             event_type,
@@ -81,6 +87,7 @@ impl TaskEvent {
                 tags: task.tags.clone(),
                 due_date: task.due_date,
                 recurrence: task.recurrence,
+                sequence: Some(sequence),
             },
         }
     }

@@ -150,7 +150,7 @@ mod tests {
         })
         .unwrap()
         .into_task(task_id, user.into(), domain::clock::now());
-        TaskEvent::record(EventType::Created, &task, domain::clock::now())
+        TaskEvent::record(EventType::Created, &task, domain::clock::now(), 1)
     }
 
     #[test]

@@ -210,7 +210,7 @@ mod tests {
         })
         .unwrap()
         .into_task(task_id, "u1".into(), domain::clock::now());
-        serde_json::to_value(TaskEvent::record(EventType::Created, &task, domain::clock::now())).unwrap()
+        serde_json::to_value(TaskEvent::record(EventType::Created, &task, domain::clock::now(), 1)).unwrap()
     }
 
     fn app(recorder: Arc<Recorder>) -> Router {

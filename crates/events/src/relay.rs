@@ -208,7 +208,7 @@ mod tests {
         .into_task(id as i32, "u".into(), domain::clock::now());
         OutboxEntry {
             id,
-            event: TaskEvent::record(EventType::Created, &task, domain::clock::now()),
+            event: TaskEvent::record(EventType::Created, &task, domain::clock::now(), id),
         }
     }
 

@@ -28,12 +28,36 @@ pub struct CountRow {
     n: i64,
 }
 
+#[derive(FromRow)]
+pub struct SequenceRow {
+    last_sequence: i64,
+}
+
 impl<DB: sqlx::Database> SqlOutbox<DB> {
     pub fn new(pools: Pools<DB>) -> Self {
         Self {
             lease: RelayLease::new(pools.writer.clone()),
             pools,
         }
+    }
+}
+
+#[db::sql_bounds(SequenceRow)]
+impl<DB: Dialect> SqlOutbox<DB> {
+    /// Takes the user's next event number inside the caller's transaction. Called before
+    /// anything else in it: the user's row in `event_sequences` stays locked until commit, so
+    /// one user's changes commit one after another, in number order (ids, timestamps and
+    /// outbox order follow), while other users' changes go on beside them.
+    pub(super) async fn next_sequence(transaction: &mut DB::Connection, user_id: &str) -> db::Result<i64> {
+        let row: SequenceRow = sqlx::query_as(
+            "INSERT INTO event_sequences (user_id, last_sequence) VALUES ($1, 1) \
+             ON CONFLICT (user_id) DO UPDATE SET last_sequence = event_sequences.last_sequence + 1 \
+             RETURNING last_sequence",
+        )
+        .bind(user_id.to_owned())
+        .fetch_one(&mut *transaction)
+        .await?;
+        Ok(row.last_sequence)
     }
 }
 
@@ -83,11 +107,18 @@ impl<DB: Dialect> SqlOutbox<DB> {
 #[async_trait]
 impl<DB: Dialect> events::Outbox for SqlOutbox<DB> {
     async fn pending(&self, limit: u32) -> anyhow::Result<Vec<OutboxEntry>> {
-        let rows: Vec<OutboxRow> =
-            sqlx::query_as("SELECT id, CAST(payload AS TEXT) AS payload FROM outbox ORDER BY id LIMIT $1")
-                .bind(i64::from(limit))
-                .fetch_all(&self.pools.reader)
-                .await?;
+        let read = sqlx::query_as("SELECT id, CAST(payload AS TEXT) AS payload FROM outbox ORDER BY id LIMIT $1")
+            .bind(i64::from(limit));
+        let rows: Vec<OutboxRow> = match self.lease.fenced().await? {
+            None => read.fetch_all(&self.pools.reader).await?,
+            Some(mut fenced) => match read.fetch_all(&mut *fenced).await {
+                Ok(rows) => rows,
+                Err(e) => {
+                    fenced.check(&e).await;
+                    return Err(e.into());
+                }
+            },
+        };
         let mut entries = Vec::with_capacity(rows.len());
         for row in rows {
             match serde_json::from_str::<TaskEvent>(&row.payload) {
@@ -100,10 +131,18 @@ impl<DB: Dialect> events::Outbox for SqlOutbox<DB> {
 
     async fn mark_delivered(&self, ids: &[i64]) -> anyhow::Result<()> {
         let sql = format!("DELETE FROM outbox WHERE id IN ({})", DB::json_integers(1));
-        sqlx::query(AssertSqlSafe(sql))
-            .bind(json(&ids)?)
-            .execute(&self.pools.writer)
-            .await?;
+        let delete = sqlx::query(AssertSqlSafe(sql)).bind(json(&ids)?);
+        match self.lease.fenced().await? {
+            None => {
+                delete.execute(&self.pools.writer).await?;
+            }
+            Some(mut fenced) => {
+                if let Err(e) = delete.execute(&mut *fenced).await {
+                    fenced.check(&e).await;
+                    return Err(e.into());
+                }
+            }
+        }
         Ok(())
     }
 

@@ -11,7 +11,7 @@ use domain::{
 use sqlx::types::Json;
 use sqlx::{AssertSqlSafe, FromRow};
 
-use super::outbox::SqlOutbox;
+use super::outbox::{SequenceRow, SqlOutbox};
 use super::{LIST_LIMIT, json};
 
 #[async_trait]
@@ -96,7 +96,7 @@ fn like_pattern(needle: &str) -> String {
     format!("%{escaped}%")
 }
 
-#[db::sql_bounds(TaskRow)]
+#[db::sql_bounds(TaskRow, SequenceRow)]
 #[async_trait]
 impl<DB: Dialect> TaskStore for SqlTasks<DB> {
     async fn list_tasks(&self, user_id: &str, query: &TaskQuery) -> db::Result<Vec<Task>> {
@@ -157,9 +157,11 @@ impl<DB: Dialect> TaskStore for SqlTasks<DB> {
     }
 
     async fn create_task(&self, user_id: &str, new: NewTask) -> db::Result<(Task, TaskEvent)> {
-        let now = domain::clock::now();
         let search = search_text(&new.title, &new.description);
         let mut tx = self.pools.writer.begin().await?;
+        let sequence = SqlOutbox::<DB>::next_sequence(&mut tx, user_id).await?;
+        // Read after the user's lock: their events' timestamps rise with their numbers.
+        let now = domain::clock::now();
         let row: TaskRow = sqlx::query_as(AssertSqlSafe(format!(
             "INSERT INTO tasks (user_id, title, description, completed, priority, tags, due_date, recurrence, created_at, updated_at, search_text) \
              VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $9, $10) RETURNING {TASK_COLUMNS}"
@@ -177,7 +179,7 @@ impl<DB: Dialect> TaskStore for SqlTasks<DB> {
         .fetch_one(&mut *tx)
         .await?;
         let task = Task::from(row);
-        let event = TaskEvent::record(EventType::Created, &task, now);
+        let event = TaskEvent::record(EventType::Created, &task, now, sequence);
         SqlOutbox::<DB>::append(&mut tx, &event).await?;
         tx.commit().await?;
         Ok((task, event))
@@ -185,6 +187,8 @@ impl<DB: Dialect> TaskStore for SqlTasks<DB> {
 
     async fn edit_task(&self, user_id: &str, id: TaskId, edit: TaskEdit) -> db::Result<Option<(Task, TaskEvent)>> {
         let mut tx = self.pools.writer.begin().await?;
+        // First, as in every change: the user's lock. (No such task: the rollback returns it.)
+        let sequence = SqlOutbox::<DB>::next_sequence(&mut tx, user_id).await?;
         let row: Option<TaskRow> = sqlx::query_as(AssertSqlSafe(format!(
             "SELECT {TASK_COLUMNS} FROM tasks WHERE id = $1 AND user_id = $2{}",
             DB::FOR_UPDATE
@@ -213,7 +217,7 @@ impl<DB: Dialect> TaskStore for SqlTasks<DB> {
         .bind(search_text(&task.title, &task.description))
         .execute(&mut *tx)
         .await?;
-        let event = TaskEvent::record(event_type, &task, now);
+        let event = TaskEvent::record(event_type, &task, now, sequence);
         SqlOutbox::<DB>::append(&mut tx, &event).await?;
         tx.commit().await?;
         Ok(Some((task, event)))
@@ -221,6 +225,7 @@ impl<DB: Dialect> TaskStore for SqlTasks<DB> {
 
     async fn delete_task(&self, user_id: &str, id: TaskId) -> db::Result<Option<TaskEvent>> {
         let mut tx = self.pools.writer.begin().await?;
+        let sequence = SqlOutbox::<DB>::next_sequence(&mut tx, user_id).await?;
         let row: Option<TaskRow> = sqlx::query_as(AssertSqlSafe(format!(
             "DELETE FROM tasks WHERE id = $1 AND user_id = $2 RETURNING {TASK_COLUMNS}"
         )))
@@ -229,7 +234,7 @@ impl<DB: Dialect> TaskStore for SqlTasks<DB> {
         .fetch_optional(&mut *tx)
         .await?;
         let Some(row) = row else { return Ok(None) };
-        let event = TaskEvent::record(EventType::Deleted, &Task::from(row), domain::clock::now());
+        let event = TaskEvent::record(EventType::Deleted, &Task::from(row), domain::clock::now(), sequence);
         SqlOutbox::<DB>::append(&mut tx, &event).await?;
         tx.commit().await?;
         Ok(Some(event))

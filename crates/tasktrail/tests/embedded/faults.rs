@@ -421,3 +421,63 @@ async fn an_outbox_row_that_does_not_decode_is_set_aside_and_the_rest_delivered(
     );
     assert_eq!(outbox_backlog(&app.api_database_url()).await, 0);
 }
+
+/// The relay leader's lock connection is cut (a network blip, the database killing the
+/// session) and a second process takes the lease: the old leader, which has not noticed yet,
+/// gets nothing more to publish, and the new one delivers everything.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_leader_that_lost_its_lock_publishes_nothing_more() {
+    let url = harness::fresh_postgres_database().await;
+    let database = db::Database::connect(&url, 4).await.unwrap();
+    database.migrate(&api::store::MIGRATIONS).await.unwrap();
+    let old_leader = api::store::relay_outbox(db::Database::connect(&url, 2).await.unwrap());
+    let new_leader = api::store::relay_outbox(db::Database::connect(&url, 2).await.unwrap());
+    assert!(old_leader.lead().await.unwrap());
+    assert!(!new_leader.lead().await.unwrap(), "one leader at a time");
+
+    let admin = std::env::var("TASKTRAIL_TEST_DATABASE_URL").unwrap();
+    let mut admin = sqlx::PgConnection::connect(&admin).await.unwrap();
+    let name = url.rsplit_once('/').unwrap().1;
+    let cut: Vec<(bool,)> = sqlx::query_as(
+        "SELECT pg_terminate_backend(l.pid) FROM pg_locks l JOIN pg_database d ON d.oid = l.database \
+         WHERE l.locktype = 'advisory' AND l.granted AND d.datname = $1",
+    )
+    .bind(name)
+    .fetch_all(&mut admin)
+    .await
+    .unwrap();
+    assert_eq!(cut.len(), 1, "the lock's session was cut");
+    // The server ends the session asynchronously; the lock is free once the new one gets it.
+    let deadline = std::time::Instant::now() + Duration::from_secs(5);
+    while !new_leader.lead().await.unwrap() {
+        assert!(std::time::Instant::now() < deadline, "the lock was never freed");
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+
+    let tasks = api::store::open(database).tasks;
+    let request = domain::task::CreateTaskRequest {
+        title: "after the handover".into(),
+        ..Default::default()
+    };
+    let (task, _) = tasks
+        .create_task("ada", domain::NewTask::parse(request).unwrap())
+        .await
+        .unwrap();
+
+    // The old leader still believes it leads (nothing has told it otherwise)...
+    assert!(old_leader.lead().await.unwrap());
+    // ...but its next read fails instead of handing it the new event to publish.
+    let stale = old_leader.pending(100).await;
+    assert!(stale.is_err(), "a stale leader read {:?}", stale.map(|b| b.len()));
+    assert!(!old_leader.lead().await.unwrap(), "and then it stands by");
+    assert!(
+        old_leader.mark_delivered(&[1]).await.is_err(),
+        "nor may it clear the outbox"
+    );
+
+    let batch = new_leader.pending(100).await.unwrap();
+    assert_eq!(batch.len(), 1);
+    assert_eq!(batch[0].event.task_id, task.id);
+    new_leader.mark_delivered(&[batch[0].id]).await.unwrap();
+    assert_eq!(new_leader.backlog().await.unwrap(), 0);
+}

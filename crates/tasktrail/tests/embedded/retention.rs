@@ -17,7 +17,7 @@ fn event_aged(user: &User, task_id: i32, age: chrono::Duration) -> TaskEvent {
     })
     .unwrap()
     .into_task(task_id, user.id.clone(), domain::clock::now());
-    TaskEvent::record(EventType::Created, &task, domain::clock::now() - age)
+    TaskEvent::record(EventType::Created, &task, domain::clock::now() - age, 1)
 }
 
 async fn entries_older_than_the_window_are_purged_and_younger_ones_kept(backend: Backend) {
