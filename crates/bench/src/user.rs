@@ -66,8 +66,8 @@ pub struct SimUser {
     expected: HashMap<(i64, String), Instant>,
     /// When each expected event was first seen in the trail.
     seen_after: HashMap<(i64, String), Duration>,
-    /// Timestamp of the newest trail entry read, and the ids read at or before it.
-    newest_seen: Option<String>,
+    /// Where the trail read so far ends (its `tail_cursor`), and the ids read.
+    tail: Option<String>,
     seen_ids: std::collections::HashSet<i64>,
     pub http_latencies_us: Vec<u64>,
     /// Observers time op-to-audit; the others are only checked at the end.
@@ -97,12 +97,12 @@ struct TaskResponse {
 struct AuditPage {
     events: Vec<AuditEntry>,
     next_cursor: Option<String>,
+    tail_cursor: Option<String>,
 }
 
 #[derive(Deserialize)]
 struct AuditEntry {
     id: i64,
-    timestamp: String,
     task_id: i64,
     event_type: String,
 }
@@ -139,7 +139,7 @@ impl SimUser {
             token: auth.token,
             expected: HashMap::new(),
             seen_after: HashMap::new(),
-            newest_seen: None,
+            tail: None,
             seen_ids: Default::default(),
             http_latencies_us: Vec::new(),
             observer: false,
@@ -283,17 +283,12 @@ impl SimUser {
         }
     }
 
-    /// Reads the part of the trail from the newest timestamp seen so far (inclusive, so
-    /// entries already seen are skipped by id) and notes when each expected event first appears.
+    /// Reads what the trail has stored since the last read (its `tail_cursor`, which also
+    /// catches events stored late) and notes when each expected event first appears.
     async fn poll_trail(&mut self) -> anyhow::Result<()> {
-        let mut cursor: Option<String> = None;
-        let from = self.newest_seen.clone();
         loop {
             let mut query = vec![("limit", "500".to_owned())];
-            if let Some(f) = &from {
-                query.push(("from", f.clone()));
-            }
-            if let Some(c) = &cursor {
+            if let Some(c) = &self.tail {
                 query.push(("cursor", c.clone()));
             }
             let page: AuditPage = self
@@ -308,7 +303,6 @@ impl SimUser {
                 .await?;
             let now = Instant::now();
             for e in &page.events {
-                self.newest_seen = Some(e.timestamp.clone());
                 if !self.seen_ids.insert(e.id) {
                     continue;
                 }
@@ -319,9 +313,11 @@ impl SimUser {
                         .or_insert_with(|| now.saturating_duration_since(*at));
                 }
             }
-            match page.next_cursor {
-                Some(c) => cursor = Some(c),
-                None => return Ok(()),
+            if page.tail_cursor.is_some() {
+                self.tail = page.tail_cursor;
+            }
+            if page.next_cursor.is_none() {
+                return Ok(());
             }
         }
     }

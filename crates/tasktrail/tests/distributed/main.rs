@@ -7,6 +7,7 @@ mod stack;
 
 mod delivery;
 mod faults;
+mod ordering;
 mod rollout;
 mod scale_out;
 mod smoke;
