@@ -22,6 +22,7 @@ use chat::service::{ChatLimits, ChatService};
 use store::ApiStores;
 use tasks::TaskService;
 use tokio::sync::Notify;
+use web::TrustedProxies;
 
 /// What the api's handlers reach: one service per concern (never a store directly).
 #[derive(Clone)]
@@ -33,6 +34,8 @@ pub struct ApiState {
     pub auth: Arc<Authenticator>,
     /// Per user, on `/mcp`.
     pub mcp_requests_per_minute: u32,
+    /// Whose `X-Forwarded-For` names the client of the per-client limits.
+    pub trusted_proxies: Arc<TrustedProxies>,
 }
 
 impl ApiState {
@@ -62,13 +65,26 @@ impl ApiState {
             chat: Arc::new(chat),
             auth,
             mcp_requests_per_minute,
+            trusted_proxies: Arc::new(TrustedProxies::none()),
         }
+    }
+
+    /// Believe `X-Forwarded-For` from these proxies (none by default).
+    pub fn with_trusted_proxies(mut self, proxies: TrustedProxies) -> Self {
+        self.trusted_proxies = Arc::new(proxies);
+        self
     }
 }
 
 impl FromRef<ApiState> for Arc<Authenticator> {
     fn from_ref(state: &ApiState) -> Self {
         state.auth.clone()
+    }
+}
+
+impl FromRef<ApiState> for Arc<TrustedProxies> {
+    fn from_ref(state: &ApiState) -> Self {
+        state.trusted_proxies.clone()
     }
 }
 

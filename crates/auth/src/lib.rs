@@ -6,4 +6,4 @@ mod jwks;
 mod token;
 
 pub use extract::{AuthUser, Owner};
-pub use token::{AuthError, Authenticator, Claims, MIN_SECRET_BYTES};
+pub use token::{AuthError, Authenticator, Claims, EXTERNAL_USER_PREFIX, ExternalProvider, MIN_SECRET_BYTES};

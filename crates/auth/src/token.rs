@@ -7,6 +7,11 @@ use serde::{Deserialize, Serialize};
 use crate::jwks::Jwks;
 
 pub const MIN_SECRET_BYTES: usize = 32;
+/// What an external token's `sub` is prefixed with to make its user id. Our own user ids are
+/// UUIDs (hex digits and dashes), so no external subject can ever name a local user.
+pub const EXTERNAL_USER_PREFIX: &str = "ext:";
+/// The longest user id the stores keep (`VARCHAR(255)`).
+const MAX_USER_ID_CHARS: usize = 255;
 /// Clock skew we tolerate between the token's issuer and us.
 const LEEWAY_SECS: u64 = 30;
 
@@ -35,13 +40,29 @@ impl From<AuthError> for web::ApiError {
     }
 }
 
+/// An external identity provider whose tokens are accepted: its keys, and the `iss` and `aud`
+/// its tokens must carry (a provider's key signs tokens for other services and other tenants
+/// too; only those it issued for us may pass).
+#[derive(Debug, Clone)]
+pub struct ExternalProvider {
+    pub jwks_url: String,
+    pub issuer: String,
+    pub audience: String,
+}
+
+struct External {
+    jwks: Jwks,
+    issuer: String,
+    audience: String,
+}
+
 /// Issues our HS256 tokens and verifies those plus, when configured, an external provider's.
 #[derive(Clone)]
 pub struct Authenticator {
     encoding: EncodingKey,
     decoding: DecodingKey,
     token_ttl: Duration,
-    jwks: Option<Arc<Jwks>>,
+    external: Option<Arc<External>>,
 }
 
 impl Authenticator {
@@ -54,13 +75,23 @@ impl Authenticator {
             encoding: EncodingKey::from_secret(secret),
             decoding: DecodingKey::from_secret(secret),
             token_ttl,
-            jwks: None,
+            external: None,
         })
     }
 
-    /// Also accept EdDSA and RS256 tokens signed by a key published at `url`.
-    pub fn with_jwks(mut self, url: String) -> anyhow::Result<Self> {
-        self.jwks = Some(Arc::new(Jwks::new(url)?));
+    /// Also accept EdDSA and RS256 tokens signed by a key the provider publishes, issued by it
+    /// for our audience. Their user id is the `sub` in a namespace of its own
+    /// ([`EXTERNAL_USER_PREFIX`]).
+    pub fn with_external(mut self, provider: ExternalProvider) -> anyhow::Result<Self> {
+        anyhow::ensure!(
+            !provider.issuer.trim().is_empty() && !provider.audience.trim().is_empty(),
+            "tokens of an external provider need both an issuer and an audience to check"
+        );
+        self.external = Some(Arc::new(External {
+            jwks: Jwks::new(provider.jwks_url)?,
+            issuer: provider.issuer,
+            audience: provider.audience,
+        }));
         Ok(self)
     }
 
@@ -78,47 +109,78 @@ impl Authenticator {
         )?)
     }
 
-    /// Returns the token's user id (`sub`).
+    /// Returns the token's user id: our own token's `sub`, or an external token's `sub` in
+    /// the external namespace.
     pub async fn verify(&self, token: &str) -> Result<String, AuthError> {
         // `alg: none` and unknown algorithms fail here: the header does not parse.
         let header = jsonwebtoken::decode_header(token).map_err(|e| AuthError::Invalid(e.to_string()))?;
-        let claims = match header.alg {
-            Algorithm::HS256 => decode(token, &self.decoding, Algorithm::HS256)?,
+        let user_id = match header.alg {
+            Algorithm::HS256 => {
+                let mut validation = validation(Algorithm::HS256);
+                // Our tokens carry no `aud` (and never did: tokens issued earlier stay valid).
+                validation.validate_aud = false;
+                decode(token, &self.decoding, &validation)?.sub
+            }
             alg @ (Algorithm::EdDSA | Algorithm::RS256) => {
-                let jwks = self
-                    .jwks
+                let external = self
+                    .external
                     .as_ref()
                     .ok_or_else(|| AuthError::Invalid(format!("{alg:?} tokens are not accepted")))?;
                 let kid = header
                     .kid
                     .ok_or_else(|| AuthError::Invalid("token has no kid".into()))?;
-                let (key, key_alg) = jwks.key(&kid).await?;
+                let (key, key_alg) = external.jwks.key(&kid).await?;
                 if key_alg != alg {
                     return Err(AuthError::Invalid("token algorithm does not match its key".into()));
                 }
-                decode(token, &key, alg)?
+                let mut validation = validation(alg);
+                validation.set_required_spec_claims(&["exp", "sub", "iss", "aud"]);
+                validation.set_issuer(&[&external.issuer]);
+                validation.set_audience(&[&external.audience]);
+                external_user_id(decode(token, &key, &validation)?.sub)?
             }
             other => {
                 return Err(AuthError::Invalid(format!("{other:?} tokens are not accepted")));
             }
         };
-        if claims.sub.is_empty() {
+        if user_id.is_empty() {
             return Err(AuthError::Invalid("token has an empty subject".into()));
         }
-        Ok(claims.sub)
+        Ok(user_id)
     }
 }
 
-fn decode(token: &str, key: &DecodingKey, alg: Algorithm) -> Result<Claims, AuthError> {
+/// An external subject's user id. It must fit where user ids are stored and hold no control
+/// character (it becomes part of paths, logs and events).
+fn external_user_id(sub: String) -> Result<String, AuthError> {
+    if sub.is_empty() {
+        return Err(AuthError::Invalid("token has an empty subject".into()));
+    }
+    if sub.chars().any(char::is_control) {
+        return Err(AuthError::Invalid("token subject holds a control character".into()));
+    }
+    if sub.chars().count() + EXTERNAL_USER_PREFIX.len() > MAX_USER_ID_CHARS {
+        return Err(AuthError::Invalid("token subject is too long".into()));
+    }
+    Ok(format!("{EXTERNAL_USER_PREFIX}{sub}"))
+}
+
+fn validation(alg: Algorithm) -> Validation {
     let mut validation = Validation::new(alg);
     validation.leeway = LEEWAY_SECS;
     validation.set_required_spec_claims(&["exp", "sub"]);
-    // External providers set `aud` to their own origin; we trust the signature and `sub`.
-    validation.validate_aud = false;
-    jsonwebtoken::decode::<Claims>(token, key, &validation)
+    validation
+}
+
+fn decode(token: &str, key: &DecodingKey, validation: &Validation) -> Result<Claims, AuthError> {
+    use jsonwebtoken::errors::ErrorKind;
+    jsonwebtoken::decode::<Claims>(token, key, validation)
         .map(|d| d.claims)
         .map_err(|e| match e.kind() {
-            jsonwebtoken::errors::ErrorKind::ExpiredSignature => AuthError::Expired,
+            ErrorKind::ExpiredSignature => AuthError::Expired,
+            ErrorKind::InvalidIssuer => AuthError::Invalid("the token's issuer (iss) is not accepted".into()),
+            ErrorKind::InvalidAudience => AuthError::Invalid("the token is not meant for this service (aud)".into()),
+            ErrorKind::MissingRequiredClaim(claim) => AuthError::Invalid(format!("the token has no `{claim}` claim")),
             _ => AuthError::Invalid(e.to_string()),
         })
 }
@@ -150,6 +212,34 @@ mod tests {
         // {"alg":"none","typ":"JWT"} . {"sub":"user-1","exp":9999999999,"iat":0} . (empty)
         let token = "eyJhbGciOiJub25lIiwidHlwIjoiSldUIn0.eyJzdWIiOiJ1c2VyLTEiLCJleHAiOjk5OTk5OTk5OTksImlhdCI6MH0.";
         assert!(auth().verify(token).await.is_err());
+    }
+
+    #[test]
+    fn external_subjects_live_in_their_own_namespace() {
+        assert_eq!(external_user_id("abc".into()).unwrap(), "ext:abc");
+        // A local id (a UUID) as an external subject is still another user.
+        let local = "0b6c3f5e-8d6a-4c1e-9f53-2a1d7e0c9b41";
+        assert_ne!(external_user_id(local.into()).unwrap(), local);
+        assert!(external_user_id(String::new()).is_err());
+        assert!(external_user_id("a\u{7}b".into()).is_err());
+        assert!(external_user_id("x".repeat(MAX_USER_ID_CHARS - EXTERNAL_USER_PREFIX.len())).is_ok());
+        assert!(external_user_id("x".repeat(MAX_USER_ID_CHARS - EXTERNAL_USER_PREFIX.len() + 1)).is_err());
+    }
+
+    #[test]
+    fn an_external_provider_needs_an_issuer_and_an_audience() {
+        let provider = |issuer: &str, audience: &str| ExternalProvider {
+            jwks_url: "http://127.0.0.1:1/jwks".into(),
+            issuer: issuer.into(),
+            audience: audience.into(),
+        };
+        assert!(auth().with_external(provider("", "https://todo.example")).is_err());
+        assert!(auth().with_external(provider("https://id.example", " ")).is_err());
+        assert!(
+            auth()
+                .with_external(provider("https://id.example", "https://todo.example"))
+                .is_ok()
+        );
     }
 
     #[test]

@@ -187,9 +187,19 @@ pub struct AuthArgs {
     #[arg(long, env = "TASKTRAIL_JWT_SECRET", hide_env_values = true)]
     pub jwt_secret: Option<String>,
     /// Also accept EdDSA/RS256 tokens signed by the keys at this JWKS URL (e.g. Better Auth's
-    /// /api/auth/jwks); the token's `sub` is the user id.
-    #[arg(long, env = "TASKTRAIL_JWKS_URL")]
+    /// /api/auth/jwks), when their `iss` is --jwt-issuer and their `aud` names --jwt-audience
+    /// (both required with this flag). Such a token's user id is its `sub` prefixed with `ext:`
+    /// (`sub` "abc" is user `ext:abc`): our own user ids are UUIDs, so an external subject can
+    /// never act as a local user, whatever the provider puts in `sub`.
+    #[arg(long, env = "TASKTRAIL_JWKS_URL", requires_all = ["jwt_issuer", "jwt_audience"])]
     pub jwks_url: Option<String>,
+    /// The `iss` that external tokens must carry (e.g. Better Auth's base URL).
+    #[arg(long, env = "TASKTRAIL_JWT_ISSUER", requires = "jwks_url")]
+    pub jwt_issuer: Option<String>,
+    /// A value that the `aud` of external tokens must hold: this service as the provider names
+    /// it (e.g. Better Auth's base URL, its default audience).
+    #[arg(long, env = "TASKTRAIL_JWT_AUDIENCE", requires = "jwks_url")]
+    pub jwt_audience: Option<String>,
     /// Lifetime of the tokens we issue.
     #[arg(long, env = "TASKTRAIL_TOKEN_TTL", value_parser = humantime::parse_duration, default_value = "24h")]
     pub token_ttl: Duration,
@@ -204,6 +214,19 @@ pub struct AccountArgs {
     /// IP): a stranger's failures never lock the account's owner out.
     #[arg(long, env = "TASKTRAIL_LOGIN_FAILURE_LIMIT", default_value_t = 10)]
     pub login_failure_limit: u32,
+    /// The proxies in front of this service whose X-Forwarded-For names the client for the
+    /// limits above: comma-separated IPs or CIDR ranges (e.g. 10.0.0.0/8). The header is read
+    /// only from these peers, right to left, skipping listed hops; the first other address is
+    /// the client. Empty (the default): the socket peer is the client and the header is
+    /// ignored. List only proxies that append the address they saw; a listed peer that passes
+    /// the header on unchanged lets clients choose their own address.
+    #[arg(
+        long,
+        env = "TASKTRAIL_TRUSTED_PROXIES",
+        default_value = "",
+        hide_default_value = true
+    )]
+    pub trusted_proxies: web::TrustedProxies,
 }
 
 /// The chat assistant's language model: any OpenAI-compatible Chat Completions server (OpenAI,
@@ -305,5 +328,47 @@ mod tests {
     #[test]
     fn the_command_line_is_consistent() {
         Cli::command().debug_assert();
+    }
+
+    /// External tokens are only checked for issuer and audience if both are configured: the
+    /// JWKS alone is refused at start.
+    #[test]
+    fn a_jwks_url_needs_an_issuer_and_an_audience() {
+        use clap::Parser;
+        let url = ["--jwks-url", "https://id.example/jwks"];
+        let iss = ["--jwt-issuer", "https://id.example"];
+        let aud = ["--jwt-audience", "https://todo.example"];
+        for sub in ["serve", "api"] {
+            let base = ["tasktrail", sub, "--database-url", "postgres://x/y"];
+            let parse = |extra: &[&[&str]]| Cli::try_parse_from(base.iter().chain(extra.iter().copied().flatten()));
+            assert!(parse(&[&url]).is_err(), "{sub}: no issuer, no audience");
+            assert!(parse(&[&url, &iss]).is_err(), "{sub}: no audience");
+            assert!(parse(&[&url, &aud]).is_err(), "{sub}: no issuer");
+            assert!(
+                parse(&[&iss, &aud]).is_err(),
+                "{sub}: an issuer without a JWKS checks nothing"
+            );
+            assert!(parse(&[&url, &iss, &aud]).is_ok(), "{sub}");
+            assert!(parse(&[]).is_ok(), "{sub}");
+        }
+    }
+
+    #[test]
+    fn trusted_proxies_are_ips_and_ranges() {
+        use clap::Parser;
+        let parse = |value: &str| match Cli::try_parse_from(["tasktrail", "serve", "--trusted-proxies", value]) {
+            Ok(Cli {
+                command: Some(super::Command::Serve(args)),
+                ..
+            }) => Ok(args.accounts.trusted_proxies),
+            Ok(_) => unreachable!(),
+            Err(e) => Err(e),
+        };
+        let proxies = parse("127.0.0.1, 10.0.0.0/8").unwrap();
+        assert!(proxies.contains("10.3.2.1".parse().unwrap()));
+        assert!(!proxies.contains("11.3.2.1".parse().unwrap()));
+        assert!(parse("").unwrap().is_empty());
+        assert!(parse("10.0.0.0/40").is_err());
+        assert!(parse("lb.internal").is_err());
     }
 }

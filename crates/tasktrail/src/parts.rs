@@ -56,7 +56,8 @@ pub async fn api(
             requests_per_minute: chat.chat_limit,
         },
         chat.mcp_limit,
-    );
+    )
+    .with_trusted_proxies(accounts.trusted_proxies.clone());
     // A chat turn outlives the request timeout (up to the turn timeout) and its client; its
     // upkeep purges day-old Idempotency-Keys and, at shutdown, waits for running turns.
     let chat_turns = state.chat.clone();

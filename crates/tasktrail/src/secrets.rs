@@ -53,7 +53,16 @@ pub fn required_jwt_secret(auth: &AuthArgs) -> anyhow::Result<Vec<u8>> {
 pub fn authenticator(secret: &[u8], auth: &AuthArgs) -> anyhow::Result<Arc<Authenticator>> {
     let mut authenticator = Authenticator::new(secret, auth.token_ttl)?;
     if let Some(url) = &auth.jwks_url {
-        authenticator = authenticator.with_jwks(url.clone())?;
+        // clap requires both with --jwks-url; empty values are refused here.
+        authenticator = authenticator
+            .with_external(auth::ExternalProvider {
+                jwks_url: url.clone(),
+                issuer: auth.jwt_issuer.clone().unwrap_or_default(),
+                audience: auth.jwt_audience.clone().unwrap_or_default(),
+            })
+            .context(
+                "--jwks-url needs --jwt-issuer and --jwt-audience (TASKTRAIL_JWT_ISSUER, TASKTRAIL_JWT_AUDIENCE)",
+            )?;
     }
     Ok(Arc::new(authenticator))
 }

@@ -3,16 +3,14 @@
 pub mod passwords;
 pub mod service;
 
-use std::net::SocketAddr;
-
 use auth::AuthUser;
 use axum::Router;
-use axum::extract::{ConnectInfo, State};
+use axum::extract::State;
 use axum::http::StatusCode;
 use axum::routing::{get, post};
 use serde::{Deserialize, Serialize};
 use utoipa::ToSchema;
-use web::{ApiResult, Json};
+use web::{ApiResult, ClientIp, Json};
 
 use crate::ApiState;
 use service::Session;
@@ -69,12 +67,12 @@ pub fn router() -> Router<ApiState> {
         (status = 503, response = crate::openapi::Unavailable)))]
 pub async fn signup(
     State(s): State<ApiState>,
-    ConnectInfo(peer): ConnectInfo<SocketAddr>,
+    client: ClientIp,
     Json(req): Json<SignupRequest>,
 ) -> ApiResult<(StatusCode, Json<AuthResponse>)> {
     let session = s
         .accounts
-        .sign_up(&peer.ip().to_string(), &req.email, req.password, req.name)
+        .sign_up(&client.to_string(), &req.email, req.password, req.name)
         .await?;
     Ok((StatusCode::CREATED, Json(session.into())))
 }
@@ -88,13 +86,10 @@ pub async fn signup(
         (status = 503, response = crate::openapi::Unavailable)))]
 pub async fn login(
     State(s): State<ApiState>,
-    ConnectInfo(peer): ConnectInfo<SocketAddr>,
+    client: ClientIp,
     Json(req): Json<LoginRequest>,
 ) -> ApiResult<Json<AuthResponse>> {
-    let session = s
-        .accounts
-        .log_in(&peer.ip().to_string(), &req.email, req.password)
-        .await?;
+    let session = s.accounts.log_in(&client.to_string(), &req.email, req.password).await?;
     Ok(Json(session.into()))
 }
 

@@ -188,6 +188,11 @@ async fn login_works_and_failures_are_rate_limited() {
 const ED25519_PRIVATE_PEM: &str = "-----BEGIN PRIVATE KEY-----\nMC4CAQAwBQYDK2VwBCIEIAli0LofkI6cDfIDu7vIqfwVosLUyc8xV9A6WjbrRzit\n-----END PRIVATE KEY-----\n";
 const ED25519_PUBLIC_X: &str = "To0Q3TtIvUvTR11P1fIPrsbCkI16HzGx_Cf0QjEwhSE";
 
+const ISSUER: &str = "https://id.example";
+const AUDIENCE: &str = "https://todo.example";
+
+/// External tokens: signed by a key of the provider's JWKS, issued by the configured issuer for
+/// the configured audience; their user is `ext:` + `sub`, never a local user.
 #[tokio::test]
 async fn tokens_of_an_external_provider_are_verified_through_its_jwks() {
     let jwks = json!({"keys": [{"kty": "OKP", "crv": "Ed25519", "x": ED25519_PUBLIC_X, "kid": "key-1", "alg": "EdDSA", "use": "sig"}]});
@@ -199,7 +204,18 @@ async fn tokens_of_an_external_provider_are_verified_through_its_jwks() {
     );
     tokio::spawn(async move { axum::serve(listener, router).await.unwrap() });
 
-    let app = TestApp::spawn_with(Backend::Sqlite, &["--jwks-url", &jwks_url]).await;
+    let app = TestApp::spawn_with(
+        Backend::Sqlite,
+        &[
+            "--jwks-url",
+            &jwks_url,
+            "--jwt-issuer",
+            ISSUER,
+            "--jwt-audience",
+            AUDIENCE,
+        ],
+    )
+    .await;
     let key = EncodingKey::from_ed_pem(ED25519_PRIVATE_PEM.as_bytes()).unwrap();
     let sign = |kid: &str, claims: Value| {
         let mut header = Header::new(Algorithm::EdDSA);
@@ -207,35 +223,108 @@ async fn tokens_of_an_external_provider_are_verified_through_its_jwks() {
         encode(&header, &claims, &key).unwrap()
     };
     let exp = chrono::Utc::now().timestamp() + 600;
-    let token = sign(
-        "key-1",
-        json!({"sub": "external-user-7", "exp": exp, "aud": "http://frontend"}),
-    );
+    let claims = |sub: &str| json!({"sub": sub, "exp": exp, "iss": ISSUER, "aud": AUDIENCE});
+    let token = sign("key-1", claims("external-user-7"));
+    let tasks = "/api/ext:external-user-7/tasks";
     let (s, b) = app
         .call(
             Method::POST,
-            "/api/external-user-7/tasks",
+            tasks,
             Some(&token),
             Some(json!({"title": "from better auth"})),
         )
         .await;
     assert_eq!(s, StatusCode::CREATED, "{b}");
+    assert_eq!(b["user_id"], "ext:external-user-7");
     let user = User {
-        id: "external-user-7".into(),
+        id: "ext:external-user-7".into(),
         token: token.clone(),
     };
     assert_eq!(app.wait_for_trail(&user, 1).await.len(), 1);
+    let (s, me) = app.call(Method::GET, "/api/auth/me", Some(&token), None).await;
+    assert_eq!(
+        (s, me["user_id"].as_str()),
+        (StatusCode::OK, Some("ext:external-user-7"))
+    );
+    // An audience list that names us passes too.
+    let listed = sign(
+        "key-1",
+        json!({"sub": "external-user-7", "exp": exp, "iss": ISSUER, "aud": ["https://other.example", AUDIENCE]}),
+    );
+    let (s, b) = app.call(Method::GET, tasks, Some(&listed), None).await;
+    assert_eq!((s, b.as_array().map(Vec::len)), (StatusCode::OK, Some(1)), "{b}");
 
-    let unknown_kid = sign("key-2", json!({"sub": "external-user-7", "exp": exp}));
-    let (s, _) = app
-        .call(Method::GET, "/api/external-user-7/tasks", Some(&unknown_kid), None)
+    let mut refused = vec![
+        ("unknown kid", sign("key-2", claims("external-user-7"))),
+        (
+            "expired",
+            sign(
+                "key-1",
+                json!({"sub": "external-user-7", "exp": exp - 7200, "iss": ISSUER, "aud": AUDIENCE}),
+            ),
+        ),
+    ];
+    for (what, iss, aud) in [
+        ("wrong iss", json!("https://evil.example"), json!(AUDIENCE)),
+        ("iss not a string", json!(7), json!(AUDIENCE)),
+        ("wrong aud", json!(ISSUER), json!("https://other.example")),
+        ("aud list without us", json!(ISSUER), json!(["https://other.example"])),
+    ] {
+        refused.push((
+            what,
+            sign(
+                "key-1",
+                json!({"sub": "external-user-7", "exp": exp, "iss": iss, "aud": aud}),
+            ),
+        ));
+    }
+    refused.push((
+        "no aud",
+        sign("key-1", json!({"sub": "external-user-7", "exp": exp, "iss": ISSUER})),
+    ));
+    refused.push((
+        "no iss",
+        sign("key-1", json!({"sub": "external-user-7", "exp": exp, "aud": AUDIENCE})),
+    ));
+    refused.push(("a subject too long to store", sign("key-1", claims(&"x".repeat(300)))));
+    refused.push(("a control character in the subject", sign("key-1", claims("a\u{0}b"))));
+    for (what, bad) in refused {
+        let (s, b) = app.call(Method::GET, tasks, Some(&bad), None).await;
+        assert_eq!(s, StatusCode::UNAUTHORIZED, "{what}: {b}");
+        assert_error(s, &b, StatusCode::UNAUTHORIZED, "unauthorized");
+    }
+
+    // An external subject equal to a local user's id is another user: it can neither read nor
+    // change the local user's tasks, and sees only its own (empty) list.
+    let local = app.signup().await;
+    app.create_task(&local, "local secret").await;
+    let twin = sign("key-1", claims(&local.id));
+    let local_tasks = format!("/api/{}/tasks", local.id);
+    for (method, body) in [(Method::GET, None), (Method::POST, Some(json!({"title": "planted"})))] {
+        let (s, b) = app.call(method, &local_tasks, Some(&twin), body).await;
+        assert_error(s, &b, StatusCode::FORBIDDEN, "forbidden");
+    }
+    let (s, b) = app
+        .call(Method::GET, &format!("/api/{}/audit", local.id), Some(&twin), None)
         .await;
-    assert_eq!(s, StatusCode::UNAUTHORIZED);
-    let expired = sign("key-1", json!({"sub": "external-user-7", "exp": exp - 7200}));
-    let (s, _) = app
-        .call(Method::GET, "/api/external-user-7/tasks", Some(&expired), None)
+    assert_error(s, &b, StatusCode::FORBIDDEN, "forbidden");
+    let (s, b) = app
+        .call(Method::GET, &format!("/api/ext:{}/tasks", local.id), Some(&twin), None)
         .await;
-    assert_eq!(s, StatusCode::UNAUTHORIZED);
+    assert_eq!((s, b), (StatusCode::OK, json!([])));
+    let (_, me) = app.call(Method::GET, "/api/auth/me", Some(&twin), None).await;
+    assert_eq!(
+        me,
+        json!({"user_id": format!("ext:{}", local.id), "email": "", "name": ""})
+    );
+    let (_, mine) = app.call(Method::GET, &local_tasks, Some(&local.token), None).await;
+    let titles: Vec<&str> = mine
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter_map(|t| t["title"].as_str())
+        .collect();
+    assert_eq!(titles, ["local secret"]);
 }
 
 /// Login throttling: parallel guesses cannot outrun the failure limit; a stranger failing
@@ -293,4 +382,97 @@ async fn login_throttling_counts_parallel_guesses_and_never_locks_out_the_owner(
         .post_anonymously("/api/auth/login", json!({"email": long, "password": "correct horse"}))
         .await;
     assert_error(s, &b, StatusCode::UNPROCESSABLE_ENTITY, "validation_failed");
+}
+
+/// A sign-up from `forwarded_for` (an X-Forwarded-For value; None: no header): its status.
+async fn signup_from(app: &TestApp, forwarded_for: Option<&str>) -> StatusCode {
+    let mut request = app
+        .client
+        .post(format!("{}/api/auth/signup", app.base))
+        .json(&json!({"email": format!("{}@example.com", uuid::Uuid::new_v4().simple()), "password": "correct horse"}));
+    if let Some(value) = forwarded_for {
+        request = request.header("x-forwarded-for", value);
+    }
+    request.send().await.unwrap().status()
+}
+
+/// Without trusted proxies, X-Forwarded-For is the client's own say: it changes no bucket.
+#[tokio::test]
+async fn a_forged_forwarded_for_does_not_escape_the_per_ip_limit() {
+    let app = TestApp::spawn_with(Backend::Sqlite, &["--signup-limit", "2"]).await;
+    assert_eq!(signup_from(&app, Some("203.0.113.1")).await, StatusCode::CREATED);
+    assert_eq!(signup_from(&app, Some("203.0.113.2")).await, StatusCode::CREATED);
+    for forged in ["203.0.113.3", "198.51.100.1, 203.0.113.4", "127.0.0.2"] {
+        assert_eq!(
+            signup_from(&app, Some(forged)).await,
+            StatusCode::TOO_MANY_REQUESTS,
+            "{forged}"
+        );
+    }
+}
+
+/// Behind a trusted proxy (here 127.0.0.1, the test client) each forwarded client has its own
+/// buckets, for sign-ups and failed logins; a client that rotates the left-most entry (its own
+/// writing) stays in the bucket of the address the proxy appended; a malformed header counts
+/// against the proxy's own address and is never an error.
+#[tokio::test]
+async fn behind_a_trusted_proxy_each_forwarded_client_has_its_own_bucket() {
+    let app = TestApp::spawn_with(
+        Backend::Sqlite,
+        &[
+            "--signup-limit",
+            "2",
+            "--login-failure-limit",
+            "1",
+            "--trusted-proxies",
+            "127.0.0.1",
+        ],
+    )
+    .await;
+    assert_eq!(signup_from(&app, Some("203.0.113.1")).await, StatusCode::CREATED);
+    assert_eq!(
+        signup_from(&app, Some("198.51.100.9, 203.0.113.1")).await,
+        StatusCode::CREATED
+    );
+    for rotated in ["198.51.100.10, 203.0.113.1", "198.51.100.11,203.0.113.1", "203.0.113.1"] {
+        assert_eq!(
+            signup_from(&app, Some(rotated)).await,
+            StatusCode::TOO_MANY_REQUESTS,
+            "{rotated}"
+        );
+    }
+    assert_eq!(signup_from(&app, Some("203.0.113.2")).await, StatusCode::CREATED);
+    assert_eq!(signup_from(&app, Some("2001:db8::2")).await, StatusCode::CREATED);
+    // Malformed or absent: the proxy's own address (127.0.0.1) is the client, one bucket.
+    assert_eq!(signup_from(&app, Some("not an address")).await, StatusCode::CREATED);
+    assert_eq!(signup_from(&app, None).await, StatusCode::CREATED);
+    assert_eq!(
+        signup_from(&app, Some("203.0.113.9,")).await,
+        StatusCode::TOO_MANY_REQUESTS
+    );
+
+    // Failed logins (an unknown email fails like a wrong password): one per account and
+    // client here. Another forwarded client may still try.
+    let login_from = |forwarded_for: &'static str, password: &'static str| {
+        app.client
+            .post(format!("{}/api/auth/login", app.base))
+            .header("x-forwarded-for", forwarded_for)
+            .json(&json!({"email": "owner@example.com", "password": password}))
+            .send()
+    };
+    assert_eq!(
+        login_from("203.0.113.5", "wrong horse").await.unwrap().status(),
+        StatusCode::UNAUTHORIZED
+    );
+    assert_eq!(
+        login_from("198.51.100.1, 203.0.113.5", "wrong horse")
+            .await
+            .unwrap()
+            .status(),
+        StatusCode::TOO_MANY_REQUESTS
+    );
+    assert_eq!(
+        login_from("203.0.113.6", "wrong horse").await.unwrap().status(),
+        StatusCode::UNAUTHORIZED
+    );
 }
