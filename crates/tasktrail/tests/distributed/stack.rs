@@ -47,6 +47,19 @@ pub fn stack(args: &[&str]) -> String {
     text
 }
 
+/// The pid `scripts/stack` recorded for a part it started, if the part is running.
+pub fn part_pid(part: &str) -> Option<u32> {
+    let cache = std::env::var_os("TASKTRAIL_CACHE")
+        .map(PathBuf::from)
+        .unwrap_or_else(|| PathBuf::from(std::env::var_os("HOME").expect("HOME is set")).join(".cache/tasktrail"));
+    let pid: u32 = std::fs::read_to_string(cache.join("stack").join(format!("{part}.pid")))
+        .ok()?
+        .trim()
+        .parse()
+        .ok()?;
+    PathBuf::from(format!("/proc/{pid}")).exists().then_some(pid)
+}
+
 static STARTED: OnceLock<()> = OnceLock::new();
 static TURN: Mutex<()> = Mutex::const_new(());
 
