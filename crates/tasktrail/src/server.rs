@@ -14,7 +14,6 @@ use std::time::Duration;
 use anyhow::Context;
 use axum::Router;
 use axum::extract::{MatchedPath, Request, State};
-use axum::http::StatusCode;
 use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
 use futures::FutureExt;
@@ -229,7 +228,10 @@ async fn request_deadline(State(limits): State<Arc<RequestLimits>>, request: Req
     }
     match tokio::time::timeout(limits.timeout, next.run(request)).await {
         Ok(response) => response,
-        Err(_) => StatusCode::REQUEST_TIMEOUT.into_response(),
+        Err(_) => web::ApiError::RequestTimeout {
+            limit_secs: limits.timeout.as_secs_f64().ceil() as u64,
+        }
+        .into_response(),
     }
 }
 
@@ -266,7 +268,10 @@ mod tests {
                 .status()
                 .as_u16()
         };
-        assert_eq!(status("/slow").await, 408);
+        let timed_out = reqwest::get(format!("http://{}/slow", running.addr)).await.unwrap();
+        assert_eq!(timed_out.status().as_u16(), 408);
+        let body: serde_json::Value = timed_out.json().await.unwrap();
+        assert_eq!(body["error"]["code"], "request_timeout", "the error shape: {body}");
         assert_eq!(status("/turn/7").await, 200);
         assert_eq!(status("/healthz").await, 200);
         running.shutdown();

@@ -24,6 +24,9 @@ pub enum ApiError {
     /// 405; axum's method router adds the `Allow` header listing the path's methods.
     #[error("this method is not allowed on this path; see the Allow header")]
     MethodNotAllowed,
+    /// 408: the server stopped waiting for its own answer (the request timeout).
+    #[error("the request took longer than {limit_secs} s and was stopped; it may or may not have taken effect")]
+    RequestTimeout { limit_secs: u64 },
     #[error("{0}")]
     Conflict(String),
     #[error("request body is larger than the {limit_bytes} byte limit")]
@@ -60,6 +63,7 @@ impl ApiError {
             ApiError::Forbidden => StatusCode::FORBIDDEN,
             ApiError::NotFound(_) => StatusCode::NOT_FOUND,
             ApiError::MethodNotAllowed => StatusCode::METHOD_NOT_ALLOWED,
+            ApiError::RequestTimeout { .. } => StatusCode::REQUEST_TIMEOUT,
             ApiError::Conflict(_) => StatusCode::CONFLICT,
             ApiError::PayloadTooLarge { .. } => StatusCode::PAYLOAD_TOO_LARGE,
             ApiError::UnsupportedMediaType(_) => StatusCode::UNSUPPORTED_MEDIA_TYPE,
@@ -79,6 +83,7 @@ impl ApiError {
             ApiError::Forbidden => "forbidden",
             ApiError::NotFound(_) => "not_found",
             ApiError::MethodNotAllowed => "method_not_allowed",
+            ApiError::RequestTimeout { .. } => "request_timeout",
             ApiError::Conflict(_) => "conflict",
             ApiError::PayloadTooLarge { .. } => "payload_too_large",
             ApiError::UnsupportedMediaType(_) => "unsupported_media_type",

@@ -39,6 +39,10 @@ pub const CHAT_ROUTE: &str = "/api/{user_id}/chat";
 /// Beyond the turn timeout, how long a turn may take to read the conversation and store itself.
 pub const STORE_MARGIN: Duration = Duration::from_secs(15);
 
+/// Beyond the request deadline, how long an unanswered Idempotency-Key claim stays blocking
+/// before it is taken over as abandoned.
+pub const ABANDONED_CLAIM_MARGIN: Duration = Duration::from_secs(60);
+
 /// How long an Idempotency-Key is remembered (its answer, or its claim while running).
 pub const IDEMPOTENCY_KEY_LIFETIME: Duration = Duration::from_secs(24 * 3600);
 
@@ -148,7 +152,12 @@ impl ChatService {
         let Some(key) = key else {
             return self.turn(user_id, conversation, message).await;
         };
-        match self.requests.claim(user_id, key).await? {
+        // A live process answers or releases its claim within the request deadline; one still
+        // running well after that was left by a process that stopped mid-turn.
+        let abandoned_before = domain::clock::now()
+            - chrono::TimeDelta::from_std(self.request_deadline() + ABANDONED_CLAIM_MARGIN)
+                .unwrap_or(chrono::TimeDelta::MAX);
+        match self.requests.claim(user_id, key, abandoned_before).await? {
             ChatClaim::Answered(reply) => return serde_json::from_value(reply).map_err(ApiError::internal),
             ChatClaim::Running => {
                 return Err(ApiError::Conflict(

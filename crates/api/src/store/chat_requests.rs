@@ -20,8 +20,10 @@ pub enum ChatClaim {
 
 #[async_trait]
 pub trait ChatRequestStore: Send + Sync {
-    /// Claims a chat request's Idempotency-Key for the user (first come wins).
-    async fn claim(&self, user_id: &str, key: &str) -> db::Result<ChatClaim>;
+    /// Claims a chat request's Idempotency-Key for the user (first come wins). A claim still
+    /// unanswered that was made before `abandoned_before` belongs to a process that stopped
+    /// mid-turn: it is taken over.
+    async fn claim(&self, user_id: &str, key: &str, abandoned_before: DateTime<Utc>) -> db::Result<ChatClaim>;
     async fn finish(&self, user_id: &str, key: &str, response: &serde_json::Value) -> db::Result<()>;
     /// Frees a claim whose request failed, so that a retry runs it.
     async fn release(&self, user_id: &str, key: &str) -> db::Result<()>;
@@ -47,14 +49,17 @@ pub struct ChatRequestRow {
 #[db::sql_bounds(ClaimedRow, ChatRequestRow)]
 #[async_trait]
 impl<DB: Dialect> ChatRequestStore for SqlChatRequests<DB> {
-    async fn claim(&self, user_id: &str, key: &str) -> db::Result<ChatClaim> {
+    async fn claim(&self, user_id: &str, key: &str, abandoned_before: DateTime<Utc>) -> db::Result<ChatClaim> {
         let claimed: Option<ClaimedRow> = sqlx::query_as(
             "INSERT INTO chat_requests (user_id, idempotency_key, response, created_at) VALUES ($1, $2, NULL, $3) \
-             ON CONFLICT DO NOTHING RETURNING CAST(1 AS BIGINT) AS n",
+             ON CONFLICT (user_id, idempotency_key) DO UPDATE SET created_at = excluded.created_at \
+             WHERE chat_requests.response IS NULL AND chat_requests.created_at < $4 \
+             RETURNING CAST(1 AS BIGINT) AS n",
         )
         .bind(user_id.to_owned())
         .bind(key.to_owned())
         .bind(domain::clock::now())
+        .bind(abandoned_before)
         .fetch_optional(&self.pools.writer)
         .await?;
         if claimed.is_some() {

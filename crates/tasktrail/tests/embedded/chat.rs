@@ -701,17 +701,44 @@ async fn a_turn_goes_on_when_the_client_goes_away(backend: Backend) {
     assert_eq!(event_types(&app.wait_for_trail(&user, 1).await), ["created"]);
 }
 
-/// Idempotency-Keys are kept for 24 hours, then purged: a claim left running (say by a process
-/// killed mid-turn) stops blocking its key after a day, and a younger one is kept.
+/// Idempotency-Keys: a claim left running by a process that stopped mid-turn is taken over once
+/// it is older than any live turn could be; every key is purged after 24 hours, a younger one kept.
 async fn an_idempotency_key_is_forgotten_after_a_day(backend: Backend) {
     use api::store::ChatClaim;
 
     let app = TestApp::spawn(backend).await;
     let user = app.signup().await;
     let stores = api::store::open(db::Database::connect(&app.api_database_url(), 2).await.unwrap());
+    let claims = stores.chat_requests.as_ref();
+    let now = chrono::Utc::now();
+    let (minutes_ago, in_a_second) = (now - chrono::Duration::minutes(2), now + chrono::Duration::seconds(1));
     assert_eq!(
-        stores.chat_requests.claim(&user.id, "stuck").await.unwrap(),
+        claims.claim(&user.id, "stuck", minutes_ago).await.unwrap(),
         ChatClaim::Claimed
+    );
+    assert_eq!(
+        claims.claim(&user.id, "stuck", minutes_ago).await.unwrap(),
+        ChatClaim::Running,
+        "a young claim blocks its key"
+    );
+    // Once a claim is older than any live turn (here: pretend so), its process is gone.
+    assert_eq!(
+        claims.claim(&user.id, "stuck", in_a_second).await.unwrap(),
+        ChatClaim::Claimed,
+        "an abandoned claim is taken over"
+    );
+    assert_eq!(
+        claims.claim(&user.id, "answered", minutes_ago).await.unwrap(),
+        ChatClaim::Claimed
+    );
+    claims
+        .finish(&user.id, "answered", &json!({"reply": "x"}))
+        .await
+        .unwrap();
+    assert_eq!(
+        claims.claim(&user.id, "answered", in_a_second).await.unwrap(),
+        ChatClaim::Answered(json!({"reply": "x"})),
+        "an answer is never taken over"
     );
     let send = || {
         app.client
@@ -723,11 +750,10 @@ async fn an_idempotency_key_is_forgotten_after_a_day(backend: Backend) {
     };
     assert_eq!(send().await.unwrap().status(), StatusCode::CONFLICT);
 
-    let now = chrono::Utc::now();
     let purge = |at| api::chat::service::purge_idempotency_keys(stores.chat_requests.as_ref(), at);
     assert_eq!(purge(now + chrono::Duration::hours(23)).await.unwrap(), 0);
     assert_eq!(send().await.unwrap().status(), StatusCode::CONFLICT, "kept for a day");
-    assert_eq!(purge(now + chrono::Duration::hours(25)).await.unwrap(), 1);
+    assert_eq!(purge(now + chrono::Duration::hours(25)).await.unwrap(), 2, "both keys");
     let response = send().await.unwrap();
     assert_eq!(response.status(), StatusCode::OK);
     let reply: Value = response.json().await.unwrap();
