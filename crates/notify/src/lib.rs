@@ -1,6 +1,8 @@
 //! The notification service. For now only its consumer exists and it only logs what it would
 //! send: emailing the owner of a completed task (SMTP, one email per event) is its own issue.
 
+pub mod mail;
+
 use async_trait::async_trait;
 use domain::{EventType, TaskEvent};
 use events::Subscriber;

@@ -69,6 +69,8 @@ pub struct ServeArgs {
     pub chat: ChatArgs,
     #[command(flatten)]
     pub retention: RetentionArgs,
+    #[command(flatten)]
+    pub mail: MailArgs,
 }
 
 #[derive(Debug, Clone, Args)]
@@ -146,6 +148,8 @@ pub struct NotifyArgs {
     pub http: HttpArgs,
     #[command(flatten)]
     pub log: LogArgs,
+    #[command(flatten)]
+    pub mail: MailArgs,
 }
 
 #[derive(Debug, Clone, Args)]
@@ -270,6 +274,86 @@ pub struct RetentionArgs {
     pub audit_purge_interval: Duration,
 }
 
+/// How notification emails leave: an SMTP server, or the log when none is set.
+#[derive(Clone, Args)]
+pub struct MailArgs {
+    /// The SMTP server for notification emails: smtp://host:25 (no TLS: a local relay),
+    /// smtp://host:587?tls=starttls (STARTTLS, required), smtps://host:465 (TLS from the start);
+    /// log in with smtp://user:password@host... (both URL-encoded). Unset: emails are written
+    /// to the log instead of sent.
+    #[arg(long, env = "SMTP_URL", hide_env_values = true)]
+    pub smtp_url: Option<String>,
+    /// The sender of notification emails, e.g. "tasktrail <noreply@example.com>" (required
+    /// with --smtp-url; the provider must accept it as a sender).
+    #[arg(long, env = "SMTP_FROM")]
+    pub smtp_from: Option<String>,
+    /// A PEM file of CA certificates to trust for the SMTP server besides the system's (a
+    /// private relay with its own CA).
+    #[arg(long, env = "SMTP_CA_FILE")]
+    pub smtp_ca_file: Option<PathBuf>,
+    /// Longest one email may take to send (connecting, TLS, login and the transfer); then it
+    /// counts as a temporary failure.
+    #[arg(long, env = "SMTP_TIMEOUT", value_parser = humantime::parse_duration, default_value = "30s")]
+    pub smtp_timeout: Duration,
+    /// The UI's address as users reach it: emails link there.
+    #[arg(long, env = "TASKTRAIL_PUBLIC_URL", default_value = "http://127.0.0.1:8080")]
+    pub public_url: String,
+}
+
+// By hand: the SMTP URL may carry a password.
+impl std::fmt::Debug for MailArgs {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("MailArgs")
+            .field("smtp_url", &self.smtp_url.as_ref().map(|_| "<set>"))
+            .field("smtp_from", &self.smtp_from)
+            .field("smtp_ca_file", &self.smtp_ca_file)
+            .field("smtp_timeout", &self.smtp_timeout)
+            .field("public_url", &self.public_url)
+            .finish()
+    }
+}
+
+impl MailArgs {
+    /// The mailer these settings describe, every setting checked: SMTP when --smtp-url is set,
+    /// else the log.
+    pub fn mailer(&self) -> anyhow::Result<std::sync::Arc<dyn notify::mail::Mailer>> {
+        let public_url = self.public_url.trim();
+        if !(public_url.starts_with("http://") || public_url.starts_with("https://"))
+            || public_url.chars().any(|c| c.is_control() || c.is_whitespace())
+        {
+            anyhow::bail!("TASKTRAIL_PUBLIC_URL {public_url:?} must be an http:// or https:// URL (emails link to it)");
+        }
+        let Some(url) = self.smtp_url.as_deref().filter(|u| !u.trim().is_empty()) else {
+            if self.smtp_ca_file.is_some() {
+                anyhow::bail!("SMTP_CA_FILE is set but SMTP_URL is not");
+            }
+            return Ok(std::sync::Arc::new(notify::mail::LogMailer));
+        };
+        let Some(from) = self.smtp_from.as_deref() else {
+            anyhow::bail!("SMTP_FROM is required with SMTP_URL: the sender, e.g. \"tasktrail <noreply@example.com>\"");
+        };
+        let mailer = notify::mail::SmtpMailer::new(&notify::mail::SmtpConfig {
+            url: url.to_string(),
+            from: from.to_string(),
+            ca_file: self.smtp_ca_file.clone(),
+            timeout: self.smtp_timeout,
+        })?;
+        Ok(std::sync::Arc::new(mailer))
+    }
+
+    /// Said at start: where emails would go. The notification flow that sends them is not
+    /// wired yet (issue 10); until then the settings are only checked.
+    pub fn log_mailer(&self) -> anyhow::Result<()> {
+        let mailer = self.mailer()?;
+        tracing::info!(
+            mailer = %mailer.describe(),
+            public_url = %self.public_url,
+            "notification emails would go to this mailer (sending is not wired yet)"
+        );
+        Ok(())
+    }
+}
+
 /// Where the Dapr sidecar is and which pub/sub names to use.
 #[derive(Debug, Clone, Args)]
 pub struct DaprArgs {
@@ -351,6 +435,43 @@ mod tests {
             assert!(parse(&[&url, &iss, &aud]).is_ok(), "{sub}");
             assert!(parse(&[]).is_ok(), "{sub}");
         }
+    }
+
+    /// The mail settings are checked before anything starts: SMTP needs a sender, TLS
+    /// settings need TLS, emails need an http(s) link; without SMTP the log is the mailer.
+    #[test]
+    fn mail_settings_are_checked_at_start() {
+        use clap::Parser;
+        let mailer = |extra: &[&str]| {
+            let argv = ["tasktrail", "notify"].iter().chain(extra);
+            match Cli::try_parse_from(argv).unwrap() {
+                Cli {
+                    command: Some(super::Command::Notify(args)),
+                    ..
+                } => args.mail.mailer().map(|m| m.describe()),
+                _ => unreachable!(),
+            }
+        };
+        assert!(mailer(&[]).unwrap().starts_with("the log"));
+        let smtp = ["--smtp-url", "smtp://u:pw@127.0.0.1:1025"];
+        let from = ["--smtp-from", "tasktrail <noreply@example.com>"];
+        let described = mailer(&[&smtp[..], &from[..]].concat()).unwrap();
+        assert_eq!(
+            described,
+            "SMTP smtp://127.0.0.1:1025 (no TLS, login as u), from tasktrail <noreply@example.com>"
+        );
+        for wrong in [
+            &smtp[..],
+            &[&smtp[..], &["--smtp-from", "nobody"]].concat(),
+            &[&smtp[..], &from[..], &["--smtp-ca-file", "/etc/hostname"]].concat(),
+            &["--smtp-ca-file", "/etc/hostname"][..],
+            &["--public-url", "javascript:alert(1)"][..],
+            &["--public-url", "http://a b"][..],
+        ] {
+            assert!(mailer(wrong).is_err(), "{wrong:?}");
+        }
+        let args = Cli::try_parse_from(["tasktrail", "serve", "--smtp-url", "smtp://u:pw@h"]).unwrap();
+        assert!(!format!("{args:?}").contains("pw"), "the password shows in {args:?}");
     }
 
     #[test]

@@ -33,6 +33,7 @@ pub async fn start(args: ServeArgs) -> anyhow::Result<Running> {
         args.addr,
         args.shutdown_drain,
     );
+    args.mail.log_mailer()?;
     std::fs::create_dir_all(&args.data_dir).with_context(|| format!("creating {}", args.data_dir.display()))?;
     let (api_url, audit_url) = database_urls(args.database_url.as_deref(), &args.data_dir);
     let secret = secrets::jwt_secret(args.auth.jwt_secret.as_deref(), &args.data_dir)?;

@@ -14,6 +14,7 @@ pub async fn start(args: NotifyArgs) -> anyhow::Result<Running> {
         args.addr,
         args.shutdown_drain,
     );
+    args.mail.log_mailer()?;
     app.routes(events::subscription_router(
         args.dapr.subscription(),
         Arc::new(NotifyConsumer),
