@@ -61,11 +61,16 @@ impl OutboxRelay {
             let lead = match self.outbox.lead().await {
                 Ok(lead) => lead,
                 Err(e) => {
+                    // The database is away: nobody can deliver now, and this is no handover.
                     tracing::warn!(
                         error = format!("{e:#}"),
-                        "cannot tell whether this process runs the relay"
+                        "cannot tell whether this process runs the relay; retrying"
                     );
-                    false
+                    tokio::select! {
+                        _ = tokio::time::sleep(self.config.standby_poll.min(Duration::from_secs(1))) => {}
+                        _ = stop.cancelled() => {}
+                    }
+                    continue;
                 }
             };
             if leading != Some(lead) {
