@@ -86,8 +86,15 @@ async fn assert_milk_email(mailpit: &Mailpit, message: &Value) {
 async fn a_completion_email_arrives_whole_over_plain_smtp() {
     bounded(async {
         let mailpit = Mailpit::start(&[]).await;
-        let mailer = mailer(&format!("smtp://127.0.0.1:{}", mailpit.smtp_port), None);
-        mailer.send(&milk_email("ada@example.com")).await.unwrap();
+        let plain = mailer(&format!("smtp://127.0.0.1:{}", mailpit.smtp_port), None);
+        plain.send(&milk_email("ada@example.com")).await.unwrap();
+
+        // STARTTLS asked for and not offered: nothing goes out in the clear.
+        let error = mailer(&format!("smtp://127.0.0.1:{}?tls=starttls", mailpit.smtp_port), None)
+            .send(&milk_email("ada@example.com"))
+            .await
+            .expect_err("a server without STARTTLS");
+        assert!(matches!(error, MailError::Permanent(_)), "{error:?}");
 
         let messages = mailpit.expect_messages(1).await;
         assert_milk_email(&mailpit, &messages[0]).await;
