@@ -76,7 +76,7 @@ impl Modify for BearerAuth {
                     .scheme(HttpAuthScheme::Bearer)
                     .bearer_format("JWT")
                     .description(Some(
-                        "A token from /api/auth/signup or /api/auth/login, or one signed by the configured external identity provider (JWKS)",
+                        "A token from /api/auth/signup or /api/auth/login, or one signed by the configured external identity provider (JWKS) with its configured `iss` and `aud`; such a token's user id is `ext:` followed by its `sub`",
                     ))
                     .build(),
             ),

@@ -162,3 +162,10 @@ new random one. call with (dict "ctx" $ "name" "..." "key" "..." "length" 64)
 {{- fail (printf "terminationGracePeriodSeconds (%d) must exceed dapr.apiBlockShutdownSeconds + dapr.gracefulShutdownSeconds (%d)" $grace (add (int .Values.dapr.apiBlockShutdownSeconds) $drain)) }}
 {{- end }}
 {{- end }}
+
+{{/* External tokens are accepted only for one issuer and audience (the api refuses to start otherwise). */}}
+{{- define "tasktrail.checkExternalTokens" -}}
+{{- if and .Values.auth.jwksUrl (or (not .Values.auth.jwtIssuer) (not .Values.auth.jwtAudience)) }}
+{{- fail "auth.jwksUrl needs auth.jwtIssuer and auth.jwtAudience: external tokens are accepted only from that issuer, for that audience" }}
+{{- end }}
+{{- end }}
