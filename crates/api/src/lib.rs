@@ -3,6 +3,7 @@
 
 pub mod accounts;
 pub mod chat;
+pub mod internal;
 pub mod openapi;
 pub mod rate_limit;
 pub mod store;

@@ -17,7 +17,7 @@ pub use web::openapi::{
 #[derive(OpenApi)]
 #[openapi(
     info(title = "tasktrail", description = "Event-driven todo service: every task change becomes an event on `task-events`; the audit trail is at /api/{user_id}/audit. The chat assistant's tools are also served over MCP (streamable HTTP) at /mcp with the same bearer token. Every error answers `{\"error\":{\"code\",\"message\"}}` (the `ErrorBody` schema); an unknown path answers 404 `not_found`, a method the path does not serve 405 `method_not_allowed` with an `Allow` header."),
-    paths(accounts::signup, accounts::login, accounts::me, tasks::list_tasks, tasks::create_task, tasks::get_task,
+    paths(accounts::signup, accounts::login, accounts::me, accounts::preferences, accounts::set_preferences, tasks::list_tasks, tasks::create_task, tasks::get_task,
           tasks::update_task, tasks::delete_task, tasks::toggle_completed, chat::chat, chat::conversations,
           chat::messages),
     components(
@@ -25,7 +25,7 @@ pub use web::openapi::{
         responses(BadRequest, Unauthorized, Forbidden, PayloadTooLarge, UnsupportedMediaType, RateLimited, Unavailable)
     ),
     tags(
-        (name = "accounts", description = "Sign-up, login and the signed-in user"),
+        (name = "accounts", description = "Sign-up, login, the signed-in user and their notification preferences"),
         (name = "tasks", description = "The user's tasks; every change is an event in the audit trail"),
         (name = "chat", description = "The assistant, which manages tasks through tools"),
         (name = "mcp", description = "The assistant's task tools for MCP clients"),

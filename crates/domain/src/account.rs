@@ -1,4 +1,8 @@
-//! Accounts: what a sign-up must hold before anything is hashed or stored.
+//! Accounts: what a sign-up must hold before anything is hashed or stored, what a user chose
+//! about notifications, and what the notification service may know of a task's owner.
+
+use serde::{Deserialize, Serialize};
+use utoipa::ToSchema;
 
 use crate::ValidationError;
 use crate::validation::reject_control_chars;
@@ -81,4 +85,31 @@ mod tests {
             assert_eq!(parse(bad).unwrap_err().field, "name", "{bad:?}");
         }
     }
+}
+
+/// What a user chose about notifications (`GET`/`PUT /api/{user_id}/preferences`). A `PUT` names
+/// every field; an unknown one is refused, so a typo never looks like a saved choice.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct Preferences {
+    /// An email to the user when one of their tasks is completed. On by default.
+    pub completion_emails: bool,
+}
+
+impl Default for Preferences {
+    fn default() -> Self {
+        Self {
+            completion_emails: true,
+        }
+    }
+}
+
+/// What the notification service learns of a task's owner, by asking the api (it never travels
+/// in an event).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
+pub struct Recipient {
+    pub user_id: String,
+    pub email: String,
+    pub name: String,
+    pub preferences: Preferences,
 }

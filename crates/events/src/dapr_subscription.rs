@@ -52,12 +52,18 @@ pub fn subscription_router(subscription: DaprSubscription, subscriber: Arc<dyn S
         .with_state(Arc::new(Handler { subscriber }));
     match subscription.app_api_token {
         // route_layer: only the routes above need the token; unknown paths stay 404.
-        Some(token) => router.route_layer(middleware::from_fn_with_state(Arc::<str>::from(token), require_token)),
+        Some(token) => router.route_layer(middleware::from_fn_with_state(
+            Arc::<str>::from(token),
+            require_app_api_token,
+        )),
         None => router,
     }
 }
 
-async fn require_token(State(expected): State<Arc<str>>, request: Request, next: Next) -> Response {
+/// Middleware (`from_fn_with_state` with the token) for routes only the Dapr sidecar may call:
+/// event deliveries, and service invocations from other apps through it. A request without
+/// the sidecar's app API token answers 401 and goes no further.
+pub async fn require_app_api_token(State(expected): State<Arc<str>>, request: Request, next: Next) -> Response {
     let given = request
         .headers()
         .get(APP_API_TOKEN_HEADER)
@@ -66,10 +72,10 @@ async fn require_token(State(expected): State<Arc<str>>, request: Request, next:
     if constant_time_eq(given, expected.as_bytes()) {
         return next.run(request).await;
     }
-    tracing::warn!(path = %request.uri().path(), "refusing a delivery without the sidecar's app API token");
-    metrics::counter!("tasktrail_events_refused_total").increment(1);
+    tracing::warn!(path = %request.uri().path(), "refusing a call without the sidecar's app API token");
+    metrics::counter!("tasktrail_sidecar_calls_refused_total").increment(1);
     let body = json!({"error": {"code": "unauthorized",
-        "message": "deliveries must come from the Dapr sidecar with its app API token (dapr-api-token header)"}});
+        "message": "only the Dapr sidecar may call this route, with its app API token (dapr-api-token header)"}});
     (StatusCode::UNAUTHORIZED, Json(body)).into_response()
 }
 

@@ -14,7 +14,7 @@ use domain::TaskEvent;
 
 pub use bus::InProcessBus;
 pub use dapr_publisher::{DaprPublisher, DaprPublisherConfig};
-pub use dapr_subscription::{APP_API_TOKEN_HEADER, DaprSubscription, subscription_router};
+pub use dapr_subscription::{APP_API_TOKEN_HEADER, DaprSubscription, require_app_api_token, subscription_router};
 pub use relay::{OutboxRelay, RelayConfig};
 
 /// An event waiting in the outbox; `id` orders the outbox.

@@ -5,7 +5,7 @@ use std::sync::Arc;
 
 use anyhow::Context;
 use api::ApiState;
-use api::accounts::service::AccountLimits;
+use api::accounts::service::{AccountLimits, AccountService};
 use api::chat::agent::Agent;
 use api::chat::offline::OfflineAgent;
 use api::chat::openai::{OpenAiAgent, OpenAiConfig};
@@ -18,10 +18,12 @@ use tokio::sync::Notify;
 use crate::app::App;
 use crate::config::{AccountArgs, ChatArgs, RetentionArgs};
 
-/// The api's side of event delivery, for the mode to connect to its transport.
+/// The api's side of event delivery, for the mode to connect to its transport, and its
+/// accounts, which the notification service asks whom to email.
 pub struct ApiEvents {
     outbox: Arc<dyn Outbox>,
     written: Arc<Notify>,
+    pub accounts: Arc<AccountService>,
 }
 
 impl ApiEvents {
@@ -60,6 +62,7 @@ pub async fn api(
     .with_trusted_proxies(accounts.trusted_proxies.clone());
     // A chat turn outlives the request timeout (up to the turn timeout) and its client; its
     // upkeep purges day-old Idempotency-Keys and, at shutdown, waits for running turns.
+    let accounts = state.accounts.clone();
     let chat_turns = state.chat.clone();
     app.own_deadline(api::chat::service::CHAT_ROUTE)
         .background(move |stop| async move { chat_turns.upkeep(stop.cancelled()).await });
@@ -76,6 +79,7 @@ pub async fn api(
     Ok(ApiEvents {
         outbox: api::store::relay_outbox(relay_database),
         written,
+        accounts,
     })
 }
 

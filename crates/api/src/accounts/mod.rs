@@ -1,9 +1,10 @@
-//! Accounts: the sign-up, login and "who am I" endpoints, thin over `AccountService`.
+//! Accounts: the sign-up, login, "who am I" and preferences endpoints, thin over
+//! `AccountService`.
 
 pub mod passwords;
 pub mod service;
 
-use auth::AuthUser;
+use auth::{AuthUser, Owner};
 use axum::Router;
 use axum::extract::State;
 use axum::http::StatusCode;
@@ -13,6 +14,7 @@ use utoipa::ToSchema;
 use web::{ApiResult, ClientIp, Json};
 
 use crate::ApiState;
+use domain::account::Preferences;
 use service::Session;
 
 #[derive(Debug, Deserialize, ToSchema)]
@@ -56,6 +58,7 @@ pub fn router() -> Router<ApiState> {
         .route("/api/auth/signup", post(signup))
         .route("/api/auth/login", post(login))
         .route("/api/auth/me", get(me))
+        .route("/api/{user_id}/preferences", get(preferences).put(set_preferences))
 }
 
 #[utoipa::path(post, path = "/api/auth/signup", tag = "accounts", request_body = SignupRequest,
@@ -112,4 +115,32 @@ pub async fn me(caller: AuthUser, State(s): State<ApiState>) -> ApiResult<Json<M
             name: String::new(),
         },
     }))
+}
+
+#[utoipa::path(get, path = "/api/{user_id}/preferences", tag = "accounts",
+    params(("user_id" = String, Path, description = "The caller's own user id (the token's subject)")),
+    responses((status = 200, description = "The user's notification preferences", body = Preferences),
+        (status = 401, response = crate::openapi::Unauthorized), (status = 403, response = crate::openapi::Forbidden),
+        (status = 404, description = "No account of ours: a user of an external identity provider (`not_found`)", body = crate::openapi::ErrorBody),
+        (status = 503, response = crate::openapi::Unavailable)),
+    security(("bearer" = [])))]
+pub async fn preferences(owner: Owner, State(s): State<ApiState>) -> ApiResult<Json<Preferences>> {
+    Ok(Json(s.accounts.preferences(&owner.user_id).await?))
+}
+
+#[utoipa::path(put, path = "/api/{user_id}/preferences", tag = "accounts", request_body = Preferences,
+    params(("user_id" = String, Path, description = "The caller's own user id (the token's subject)")),
+    responses((status = 200, description = "The preferences as saved", body = Preferences),
+        (status = 400, response = crate::openapi::BadRequest), (status = 401, response = crate::openapi::Unauthorized), (status = 403, response = crate::openapi::Forbidden),
+        (status = 404, description = "No account of ours: a user of an external identity provider (`not_found`)", body = crate::openapi::ErrorBody),
+        (status = 413, response = crate::openapi::PayloadTooLarge), (status = 415, response = crate::openapi::UnsupportedMediaType),
+        (status = 422, description = "A field missing, of the wrong type or unknown, or a body that is not a JSON object (`validation_failed`)", body = crate::openapi::ErrorBody),
+        (status = 503, response = crate::openapi::Unavailable)),
+    security(("bearer" = [])))]
+pub async fn set_preferences(
+    owner: Owner,
+    State(s): State<ApiState>,
+    Json(preferences): Json<Preferences>,
+) -> ApiResult<Json<Preferences>> {
+    Ok(Json(s.accounts.set_preferences(&owner.user_id, preferences).await?))
 }

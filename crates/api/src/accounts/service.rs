@@ -1,10 +1,10 @@
-//! Sign-up, login and "who am I" with our own accounts: argon2id password hashes, HS256
-//! tokens, and per-minute limits on sign-ups and failed logins.
+//! Sign-up, login, "who am I" and notification preferences with our own accounts: argon2id
+//! password hashes, HS256 tokens, and per-minute limits on sign-ups and failed logins.
 
 use std::sync::Arc;
 
 use auth::Authenticator;
-use domain::account::{NewAccount, PASSWORD_MAX_CHARS, normalise_email};
+use domain::account::{NewAccount, PASSWORD_MAX_CHARS, Preferences, Recipient, normalise_email};
 use web::{ApiError, ApiResult};
 
 use super::passwords::Passwords;
@@ -71,6 +71,7 @@ impl AccountService {
             name: account.name,
             password_hash: self.passwords.hash(account.password).await?,
             created_at: domain::clock::now(),
+            completion_emails: Preferences::default().completion_emails,
         };
         if !self.store.create_user(&user).await? {
             return Err(ApiError::Conflict("an account with this email already exists".into()));
@@ -113,5 +114,38 @@ impl AccountService {
     /// name users we hold no record of.
     pub async fn find(&self, user_id: &str) -> ApiResult<Option<UserRecord>> {
         Ok(self.store.find_user(user_id).await?)
+    }
+
+    /// The user's notification preferences; 404 for users we hold no account of (those of an
+    /// external identity provider: we have no address to email them at either).
+    pub async fn preferences(&self, user_id: &str) -> ApiResult<Preferences> {
+        let user = self
+            .store
+            .find_user(user_id)
+            .await?
+            .ok_or(ApiError::NotFound("account"))?;
+        Ok(user.preferences())
+    }
+
+    pub async fn set_preferences(&self, user_id: &str, preferences: Preferences) -> ApiResult<Preferences> {
+        if !self.store.set_preferences(user_id, preferences).await? {
+            return Err(ApiError::NotFound("account"));
+        }
+        tracing::info!(
+            user_id,
+            completion_emails = preferences.completion_emails,
+            "preferences saved"
+        );
+        Ok(preferences)
+    }
+
+    /// Whom to notify about the user's tasks; `None` when we hold no account for them.
+    pub async fn recipient(&self, user_id: &str) -> ApiResult<Option<Recipient>> {
+        Ok(self.store.find_user(user_id).await?.map(|user| Recipient {
+            preferences: user.preferences(),
+            user_id: user.id,
+            email: user.email,
+            name: user.name,
+        }))
     }
 }

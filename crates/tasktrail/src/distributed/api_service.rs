@@ -30,6 +30,16 @@ pub async fn start(args: ApiArgs) -> anyhow::Result<Running> {
     // The public origin serves the audit trail too (proxied), so the document describes both.
     app.routes(audit_proxy::router(&args.audit_url)?)
         .document(audit::openapi::document());
+    // Whom the notification service emails, asked through the sidecars; never without the
+    // sidecar's token, so not at all when none is configured.
+    match args.dapr.subscription().app_api_token {
+        Some(token) => {
+            app.routes(api::internal::router(api.accounts.clone(), &token));
+        }
+        None => tracing::warn!(
+            "APP_API_TOKEN is not set: /internal/users/{{user_id}} is not served, so the notification service cannot look up whom to email"
+        ),
+    }
 
     let publisher = Arc::new(DaprPublisher::new(DaprPublisherConfig {
         sidecar_url: args.dapr.sidecar_url(),

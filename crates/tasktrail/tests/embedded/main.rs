@@ -11,4 +11,5 @@ mod faults;
 mod hostile;
 mod input;
 mod ops;
+mod preferences;
 mod retention;
