@@ -34,8 +34,9 @@ fn free_port() -> u16 {
 }
 
 pub struct Mailpit {
-    child: Child,
+    child: Option<Child>,
     dir: PathBuf,
+    args: Vec<String>,
     pub smtp_port: u16,
     pub http_port: u16,
     http: reqwest::Client,
@@ -49,51 +50,89 @@ impl Mailpit {
 
     /// As [`Mailpit::start`], in a folder the test prepared (`{dir}` in a flag is replaced by it).
     pub async fn start_in(dir: PathBuf, extra: &[&str]) -> Mailpit {
+        let args: Vec<String> = extra
+            .iter()
+            .map(|a| a.replace("{dir}", &dir.display().to_string()))
+            .collect();
+        let http = reqwest::Client::builder()
+            .timeout(Duration::from_secs(5))
+            .no_proxy()
+            .build()
+            .unwrap();
+        let mut mailpit = Mailpit {
+            child: None,
+            dir,
+            args,
+            smtp_port: 0,
+            http_port: 0,
+            http,
+        };
         // A port picked free may be taken again before Mailpit binds it: try a few times.
         for _ in 0..3 {
-            let (smtp_port, http_port) = (free_port(), free_port());
-            let log = std::fs::File::create(dir.join("mailpit.log")).unwrap();
-            let child = Command::new(binary())
-                .arg("--smtp")
-                .arg(format!("127.0.0.1:{smtp_port}"))
-                .arg("--listen")
-                .arg(format!("127.0.0.1:{http_port}"))
-                .arg("--database")
-                .arg(dir.join("mailpit.db"))
-                .args(["--smtp-disable-rdns", "--disable-version-check"])
-                .args(extra.iter().map(|a| a.replace("{dir}", &dir.display().to_string())))
-                .stdin(Stdio::null())
-                .stdout(log.try_clone().unwrap())
-                .stderr(log)
-                .spawn()
-                .unwrap_or_else(|e| panic!("starting {}: {e}", binary().display()));
-            let mut mailpit = Mailpit {
-                child,
-                dir: dir.clone(),
-                smtp_port,
-                http_port,
-                http: reqwest::Client::builder()
-                    .timeout(Duration::from_secs(5))
-                    .no_proxy()
-                    .build()
-                    .unwrap(),
-            };
-            if mailpit.wait_ready().await {
+            (mailpit.smtp_port, mailpit.http_port) = (free_port(), free_port());
+            if mailpit.spawn().await {
                 return mailpit;
             }
-            let _ = mailpit.child.kill();
-            let _ = mailpit.child.wait();
-            // Keep the folder (Drop removes it) for the next try.
-            std::mem::forget(mailpit);
         }
-        panic!("Mailpit did not start; its log: {}", log_of(&dir));
+        panic!("Mailpit did not start; its log: {}", log_of(&mailpit.dir));
+    }
+
+    /// Stops the server (SMTP down), keeping its ports, folder and messages.
+    pub fn stop(&mut self) {
+        if let Some(mut child) = self.child.take() {
+            let _ = child.kill();
+            let _ = child.wait();
+        }
+    }
+
+    /// Starts it again on the same ports, with the messages it had.
+    pub async fn restart(&mut self) {
+        self.stop();
+        // The old listener's port may take a moment to be free again.
+        for _ in 0..20 {
+            if self.spawn().await {
+                return;
+            }
+            tokio::time::sleep(Duration::from_millis(250)).await;
+        }
+        panic!("Mailpit did not restart; its log: {}", log_of(&self.dir));
+    }
+
+    /// Starts the process and waits until it answers; false if it exited or did not answer.
+    async fn spawn(&mut self) -> bool {
+        let log = std::fs::OpenOptions::new()
+            .create(true)
+            .append(true)
+            .open(self.dir.join("mailpit.log"))
+            .unwrap();
+        let child = Command::new(binary())
+            .arg("--smtp")
+            .arg(format!("127.0.0.1:{}", self.smtp_port))
+            .arg("--listen")
+            .arg(format!("127.0.0.1:{}", self.http_port))
+            .arg("--database")
+            .arg(self.dir.join("mailpit.db"))
+            .args(["--smtp-disable-rdns", "--disable-version-check"])
+            .args(&self.args)
+            .stdin(Stdio::null())
+            .stdout(log.try_clone().unwrap())
+            .stderr(log)
+            .spawn()
+            .unwrap_or_else(|e| panic!("starting {}: {e}", binary().display()));
+        self.child = Some(child);
+        if self.wait_ready().await {
+            return true;
+        }
+        self.stop();
+        false
     }
 
     async fn wait_ready(&mut self) -> bool {
         let deadline = Instant::now() + Duration::from_secs(15);
         let smtp: SocketAddr = ([127, 0, 0, 1], self.smtp_port).into();
         while Instant::now() < deadline {
-            if self.child.try_wait().unwrap().is_some() {
+            let exited = self.child.as_mut().is_none_or(|c| c.try_wait().unwrap().is_some());
+            if exited {
                 return false;
             }
             let http_ok = self
@@ -170,8 +209,7 @@ impl Mailpit {
 
 impl Drop for Mailpit {
     fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
+        self.stop();
         let _ = std::fs::remove_dir_all(&self.dir);
     }
 }

@@ -12,7 +12,7 @@ use std::time::{Duration, Instant};
 use chrono::{TimeZone, Utc};
 use mailpit::Mailpit;
 use serde_json::{Value, json};
-use tasktrail_notify::mail::{Email, MailError, Mailer, SmtpConfig, SmtpMailer, completion_email};
+use tasktrail_notify::mail::{Email, LogMailer, MailError, Mailer, SmtpConfig, SmtpMailer, completion_email};
 
 const FROM: &str = "tasktrail <noreply@example.com>";
 
@@ -386,4 +386,63 @@ async fn a_try_again_later_answer_is_retryable() {
         mailpit.expect_messages(0).await;
     })
     .await;
+}
+
+#[tokio::test]
+async fn the_same_mailer_sends_again_once_the_server_is_back() {
+    bounded(async {
+        let mut mailpit = Mailpit::start(&[]).await;
+        let mailer = mailer(&format!("smtp://127.0.0.1:{}", mailpit.smtp_port), None);
+        mailpit.stop();
+        let error = mailer
+            .send(&milk_email("ada@example.com"))
+            .await
+            .expect_err("SMTP is down");
+        assert!(error.is_retryable(), "{error:?}");
+
+        mailpit.restart().await;
+        mailer.send(&milk_email("ada@example.com")).await.unwrap();
+        let messages = mailpit.expect_messages(1).await;
+        assert_milk_email(&mailpit, &messages[0]).await;
+    })
+    .await;
+}
+
+/// The log mailer writes what would have been sent: recipient, subject and the text.
+#[tokio::test]
+async fn without_smtp_the_email_is_written_to_the_log() {
+    use std::sync::{Arc, Mutex};
+
+    #[derive(Clone, Default)]
+    struct Captured(Arc<Mutex<Vec<u8>>>);
+    impl std::io::Write for Captured {
+        fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+            self.0.lock().unwrap().extend_from_slice(buf);
+            Ok(buf.len())
+        }
+        fn flush(&mut self) -> std::io::Result<()> {
+            Ok(())
+        }
+    }
+    impl<'a> tracing_subscriber::fmt::MakeWriter<'a> for Captured {
+        type Writer = Captured;
+        fn make_writer(&'a self) -> Captured {
+            self.clone()
+        }
+    }
+
+    let captured = Captured::default();
+    let subscriber = tracing_subscriber::fmt()
+        .with_writer(captured.clone())
+        .with_ansi(false)
+        .finish();
+    // The test runs on one thread: the subscriber sees the mailer's event.
+    let _guard = tracing::subscriber::set_default(subscriber);
+    LogMailer.send(&milk_email("ada@example.com")).await.unwrap();
+    let log = String::from_utf8(captured.0.lock().unwrap().clone()).unwrap();
+    assert!(log.contains("to=ada@example.com"), "{log}");
+    assert!(log.contains("subject=Completed: buy milk"), "{log}");
+    assert!(log.contains("Sunday, 29 November 2026 at 14:30 UTC"), "{log}");
+    assert!(log.contains("http://tasktrail.test:8080/"), "{log}");
+    assert!(LogMailer.describe().contains("log"));
 }
