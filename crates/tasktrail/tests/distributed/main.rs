@@ -8,6 +8,7 @@ mod stack;
 mod delivery;
 mod faults;
 mod ordering;
+mod recipients;
 mod rollout;
 mod scale_out;
 mod smoke;
