@@ -1,6 +1,7 @@
 //! A real Mailpit per test (scripts/mailpit builds it once): its own loopback ports and its
 //! own data folder, read back through its HTTP API, stopped and removed on drop.
 
+use std::io::{Read, Write};
 use std::net::{SocketAddr, TcpListener, TcpStream};
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
@@ -35,6 +36,9 @@ fn free_port() -> u16 {
 
 pub struct Mailpit {
     child: Option<Child>,
+    /// While stopped, the SMTP port stays bound (refusing connections) so that no other test
+    /// takes it before the restart.
+    held: Option<tokio::net::TcpSocket>,
     dir: PathBuf,
     args: Vec<String>,
     pub smtp_port: u16,
@@ -61,6 +65,7 @@ impl Mailpit {
             .unwrap();
         let mut mailpit = Mailpit {
             child: None,
+            held: None,
             dir,
             args,
             smtp_port: 0,
@@ -77,8 +82,33 @@ impl Mailpit {
         panic!("Mailpit did not start; its log: {}", log_of(&mailpit.dir));
     }
 
-    /// Stops the server (SMTP down), keeping its ports, folder and messages.
+    /// Whether Mailpit itself answers on its SMTP port: a port picked free may have gone to
+    /// another test's listener meanwhile (Mailpit, unable to bind it, then exits). A plain
+    /// server greets; one that wants TLS from the first byte cannot, so there the process must
+    /// still be running a moment after the port answered.
+    async fn smtp_answers(&mut self, smtp: SocketAddr) -> bool {
+        if !self.args.iter().any(|a| a == "--smtp-require-tls") {
+            return greets(smtp);
+        }
+        if TcpStream::connect_timeout(&smtp, Duration::from_millis(200)).is_err() {
+            return false;
+        }
+        tokio::time::sleep(Duration::from_millis(300)).await;
+        self.child.as_mut().is_some_and(|c| c.try_wait().unwrap().is_none())
+    }
+
+    /// Stops the server (SMTP down: connections are refused), keeping its ports, folder and
+    /// messages.
     pub fn stop(&mut self) {
+        self.kill();
+        let socket = tokio::net::TcpSocket::new_v4().unwrap();
+        let _ = socket.set_reuseaddr(true);
+        if socket.bind(([127, 0, 0, 1], self.smtp_port).into()).is_ok() {
+            self.held = Some(socket);
+        }
+    }
+
+    fn kill(&mut self) {
         if let Some(mut child) = self.child.take() {
             let _ = child.kill();
             let _ = child.wait();
@@ -87,7 +117,7 @@ impl Mailpit {
 
     /// Starts it again on the same ports, with the messages it had.
     pub async fn restart(&mut self) {
-        self.stop();
+        self.kill();
         // The old listener's port may take a moment to be free again.
         for _ in 0..20 {
             if self.spawn().await {
@@ -100,6 +130,7 @@ impl Mailpit {
 
     /// Starts the process and waits until it answers; false if it exited or did not answer.
     async fn spawn(&mut self) -> bool {
+        self.held = None;
         let log = std::fs::OpenOptions::new()
             .create(true)
             .append(true)
@@ -123,7 +154,7 @@ impl Mailpit {
         if self.wait_ready().await {
             return true;
         }
-        self.stop();
+        self.kill();
         false
     }
 
@@ -141,7 +172,7 @@ impl Mailpit {
                 .send()
                 .await
                 .is_ok_and(|r| r.status().is_success());
-            if http_ok && TcpStream::connect_timeout(&smtp, Duration::from_millis(200)).is_ok() {
+            if http_ok && self.smtp_answers(smtp).await {
                 return true;
             }
             tokio::time::sleep(Duration::from_millis(100)).await;
@@ -157,6 +188,23 @@ impl Mailpit {
         let response = self.http.get(self.api(path)).send().await.unwrap();
         assert!(response.status().is_success(), "GET {path}: {}", response.status());
         response.json().await.unwrap()
+    }
+
+    /// Mailpit's chaos triggers (needs `--enable-chaos`): e.g. `{"Recipient": {"ErrorCode":
+    /// 451, "Probability": 100}}` answers every RCPT with 451; `{}` turns them all off.
+    pub async fn set_chaos(&self, triggers: Value) {
+        let response = self
+            .http
+            .put(self.api("/api/v1/chaos"))
+            .json(&triggers)
+            .send()
+            .await
+            .unwrap();
+        assert!(
+            response.status().is_success(),
+            "PUT /api/v1/chaos: {}",
+            response.status()
+        );
     }
 
     /// The summaries of every message received, newest first.
@@ -209,9 +257,23 @@ impl Mailpit {
 
 impl Drop for Mailpit {
     fn drop(&mut self) {
-        self.stop();
+        self.kill();
         let _ = std::fs::remove_dir_all(&self.dir);
     }
+}
+
+/// Whether an SMTP server greets on `addr`.
+fn greets(addr: SocketAddr) -> bool {
+    let Ok(mut stream) = TcpStream::connect_timeout(&addr, Duration::from_millis(200)) else {
+        return false;
+    };
+    let _ = stream.set_read_timeout(Some(Duration::from_millis(500)));
+    let mut greeting = [0u8; 64];
+    let greeted = stream
+        .read(&mut greeting)
+        .is_ok_and(|n| greeting[..n].starts_with(b"220 "));
+    let _ = stream.write_all(b"QUIT\r\n");
+    greeted
 }
 
 /// A fresh folder for one test's files.

@@ -322,8 +322,11 @@ async fn header_injection_adds_no_header_and_no_recipient() {
 #[tokio::test]
 async fn an_unreachable_server_is_a_quick_retryable_error() {
     bounded(async {
-        // Nothing listens on a port just freed.
-        let port = TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
+        // A port bound and never listened on refuses connections, and no other test can take
+        // it meanwhile.
+        let closed = tokio::net::TcpSocket::new_v4().unwrap();
+        closed.bind(([127, 0, 0, 1], 0).into()).unwrap();
+        let port = closed.local_addr().unwrap().port();
         let started = Instant::now();
         let error = mailer(&format!("smtp://127.0.0.1:{port}"), None)
             .send(&milk_email("ada@example.com"))
@@ -375,15 +378,22 @@ async fn a_refused_recipient_is_a_permanent_error() {
 #[tokio::test]
 async fn a_try_again_later_answer_is_retryable() {
     bounded(async {
-        // Mailpit's chaos triggers answer every recipient with 451.
-        let mailpit = Mailpit::start(&["--enable-chaos", "--chaos-triggers", "Recipient:451:100"]).await;
-        let error = mailer(&format!("smtp://127.0.0.1:{}", mailpit.smtp_port), None)
-            .send(&milk_email("ada@example.com"))
-            .await
-            .expect_err("451");
+        let mailpit = Mailpit::start(&["--enable-chaos"]).await;
+        let mailer = mailer(&format!("smtp://127.0.0.1:{}", mailpit.smtp_port), None);
+        // Mailpit's chaos triggers answer every recipient with 451 "try again later".
+        mailpit
+            .set_chaos(json!({"Recipient": {"ErrorCode": 451, "Probability": 100}}))
+            .await;
+        let error = mailer.send(&milk_email("ada@example.com")).await.expect_err("451");
         assert!(matches!(error, MailError::Transient(_)), "{error:?}");
         assert!(error.to_string().contains("451"), "{error}");
         mailpit.expect_messages(0).await;
+
+        // Later the server takes it.
+        mailpit.set_chaos(json!({})).await;
+        mailer.send(&milk_email("ada@example.com")).await.unwrap();
+        let messages = mailpit.expect_messages(1).await;
+        assert_milk_email(&mailpit, &messages[0]).await;
     })
     .await;
 }
