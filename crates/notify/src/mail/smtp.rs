@@ -179,6 +179,7 @@ impl SmtpMailer {
             bail!("the SMTP timeout must be longer than zero");
         }
 
+        // lettre's "dangerous" builder starts without TLS; the URL's TLS is set just below.
         let mut builder = AsyncSmtpTransport::<Tokio1Executor>::builder_dangerous(&target.host)
             .port(target.port)
             .timeout(Some(config.timeout));
