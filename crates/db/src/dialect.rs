@@ -5,6 +5,9 @@ pub trait Dialect: sqlx::Database {
     /// `SELECT` suffix that locks the row for the rest of the transaction (PostgreSQL only;
     /// SQLite's single writer already serialises read-modify-write).
     const FOR_UPDATE: &'static str;
+    /// `SELECT` suffix that locks the rows it returns and skips rows another transaction has
+    /// locked, so that several workers take different rows of a queue (PostgreSQL only).
+    const SKIP_LOCKED: &'static str;
     /// Condition: the JSON array column `tags` contains the text parameter `$n`.
     fn tags_contain(param: usize) -> String;
     /// A subquery yielding the integers of the JSON array parameter `$n`.
@@ -22,6 +25,7 @@ pub trait Dialect: sqlx::Database {
 
 impl Dialect for Sqlite {
     const FOR_UPDATE: &'static str = "";
+    const SKIP_LOCKED: &'static str = "";
     const TRY_RELAY_LOCK: Option<&'static str> = None;
     const LOCK_USERS: Option<&'static str> = None;
     fn tags_contain(param: usize) -> String {
@@ -34,6 +38,7 @@ impl Dialect for Sqlite {
 
 impl Dialect for Postgres {
     const FOR_UPDATE: &'static str = " FOR UPDATE";
+    const SKIP_LOCKED: &'static str = " FOR UPDATE SKIP LOCKED";
     // The key is arbitrary but fixed: "tasktrail outbox relay".
     const TRY_RELAY_LOCK: Option<&'static str> = Some("SELECT pg_try_advisory_lock(7418930113) AS taken");
     // Two-key advisory locks live apart from the one-key relay lock; the first key names

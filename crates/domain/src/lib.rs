@@ -7,6 +7,7 @@ pub mod audit;
 pub mod chat;
 pub mod clock;
 pub mod event;
+pub mod notification;
 pub mod task;
 pub mod validation;
 

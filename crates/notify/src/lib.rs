@@ -1,17 +1,26 @@
-//! The notification service. For now only its consumer exists and it only logs what it would
-//! send: emailing the owner of a completed task (SMTP, one email per event) is its own issue.
+//! The notification service: one email to the owner of each completed task, exactly once
+//! (`flow`: a queue whose rows are the claims, and its sender), the record of each
+//! (`store`, read at `GET /api/{user_id}/notifications`: `activity`), and the emails and their
+//! transports (`mail`).
 
+pub mod activity;
+pub mod flow;
 pub mod mail;
+pub mod store;
 
 use async_trait::async_trait;
 use domain::{EventType, TaskEvent};
 use events::Subscriber;
 
+pub use flow::{NotifyConsumer, NotifySettings, Recipients, Sender, notifications};
+
+/// Distributed mode's notify service until its flow (claims in the Dapr state store, the owner
+/// through the sidecar) is built: it logs each completion and sends nothing.
 #[derive(Default)]
-pub struct NotifyConsumer;
+pub struct CompletionLogger;
 
 #[async_trait]
-impl Subscriber for NotifyConsumer {
+impl Subscriber for CompletionLogger {
     fn name(&self) -> &'static str {
         "notify"
     }
@@ -19,7 +28,7 @@ impl Subscriber for NotifyConsumer {
     async fn handle(&self, events: &[TaskEvent]) -> anyhow::Result<()> {
         for event in events.iter().filter(|e| e.event_type == EventType::Completed) {
             tracing::info!(event_id = %event.event_id, user_id = %event.user_id, task_id = event.task_id,
-                "task completed; email notification not sent (SMTP delivery is not implemented yet)");
+                "task completed; distributed mode does not email yet (embedded mode does)");
         }
         Ok(())
     }

@@ -298,6 +298,10 @@ pub struct MailArgs {
     /// The UI's address as users reach it: emails link there.
     #[arg(long, env = "TASKTRAIL_PUBLIC_URL", default_value = "http://127.0.0.1:8080")]
     pub public_url: String,
+    /// How long a notification email that fails temporarily (SMTP unreachable, 4xx) is
+    /// retried, with backoff, before it is recorded as failed.
+    #[arg(long, env = "TASKTRAIL_NOTIFY_RETRY_WINDOW", value_parser = humantime::parse_duration, default_value = "15m")]
+    pub notify_retry_window: Duration,
 }
 
 // By hand: the SMTP URL may carry a password.
@@ -309,6 +313,7 @@ impl std::fmt::Debug for MailArgs {
             .field("smtp_ca_file", &self.smtp_ca_file)
             .field("smtp_timeout", &self.smtp_timeout)
             .field("public_url", &self.public_url)
+            .field("notify_retry_window", &self.notify_retry_window)
             .finish()
     }
 }
@@ -341,16 +346,24 @@ impl MailArgs {
         Ok(std::sync::Arc::new(mailer))
     }
 
-    /// Said at start: where emails would go. The notification flow that sends them is not
-    /// wired yet (issue 10); until then the settings are only checked.
+    /// Said at start: where emails would go, in a mode that does not send them yet
+    /// (distributed mode's notify service; issue 10).
     pub fn log_mailer(&self) -> anyhow::Result<()> {
         let mailer = self.mailer()?;
         tracing::info!(
             mailer = %mailer.describe(),
             public_url = %self.public_url,
-            "notification emails would go to this mailer (sending is not wired yet)"
+            "notification emails would go to this mailer (distributed mode does not send them yet)"
         );
         Ok(())
+    }
+
+    pub fn notify_settings(&self) -> notify::NotifySettings {
+        notify::NotifySettings {
+            public_url: self.public_url.trim().to_owned(),
+            retry_window: self.notify_retry_window,
+            smtp: self.smtp_url.as_deref().is_some_and(|u| !u.trim().is_empty()),
+        }
     }
 }
 

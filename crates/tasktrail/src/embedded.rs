@@ -1,27 +1,34 @@
-//! Embedded mode: the api, the audit trail and the notification consumer in one process,
-//! joined by the in-process bus. The same parts as the distributed services.
+//! Embedded mode: the api, the audit trail and the notifications in one process, joined by the
+//! in-process bus. The same parts as the distributed services.
 
 use std::path::Path;
 use std::sync::Arc;
 
 use anyhow::Context;
 use events::InProcessBus;
-use notify::NotifyConsumer;
 
 use crate::app::App;
 use crate::config::{MigrateArgs, ServeArgs};
 use crate::server::Running;
 use crate::{parts, secrets};
 
-/// The api's and the audit's databases: the one PostgreSQL database given, or two SQLite files
-/// (two files, two write locks: audit inserts never queue behind task writes).
-fn database_urls(database_url: Option<&str>, data_dir: &Path) -> (String, String) {
-    match database_url {
-        Some(url) => (url.to_owned(), url.to_owned()),
-        None => (
-            format!("sqlite://{}", data_dir.join("api.sqlite").display()),
-            format!("sqlite://{}", data_dir.join("audit.sqlite").display()),
-        ),
+/// The api's, the audit's and the notifications' databases: the one PostgreSQL database given,
+/// or three SQLite files (one write lock each: audit inserts never queue behind task writes).
+struct DatabaseUrls {
+    api: String,
+    audit: String,
+    notify: String,
+}
+
+fn database_urls(database_url: Option<&str>, data_dir: &Path) -> DatabaseUrls {
+    let url = |file: &str| match database_url {
+        Some(url) => url.to_owned(),
+        None => format!("sqlite://{}", data_dir.join(file).display()),
+    };
+    DatabaseUrls {
+        api: url("api.sqlite"),
+        audit: url("audit.sqlite"),
+        notify: url("notify.sqlite"),
     }
 }
 
@@ -33,23 +40,39 @@ pub async fn start(args: ServeArgs) -> anyhow::Result<Running> {
         args.addr,
         args.shutdown_drain,
     );
-    args.mail.log_mailer()?;
     std::fs::create_dir_all(&args.data_dir).with_context(|| format!("creating {}", args.data_dir.display()))?;
-    let (api_url, audit_url) = database_urls(args.database_url.as_deref(), &args.data_dir);
+    let urls = database_urls(args.database_url.as_deref(), &args.data_dir);
     let secret = secrets::jwt_secret(args.auth.jwt_secret.as_deref(), &args.data_dir)?;
     let auth = secrets::authenticator(&secret, &args.auth)?;
 
     let api = parts::api(
         &mut app,
-        &api_url,
+        &urls.api,
         args.db_max_connections,
         auth.clone(),
         &args.accounts,
         &args.chat,
     )
     .await?;
-    let audit = parts::audit(&mut app, &audit_url, args.db_max_connections, auth, &args.retention).await?;
-    let relay = api.relay(Arc::new(InProcessBus::new(vec![audit, Arc::new(NotifyConsumer)])));
+    let audit = parts::audit(
+        &mut app,
+        &urls.audit,
+        args.db_max_connections,
+        auth.clone(),
+        &args.retention,
+    )
+    .await?;
+    let recipients = Arc::new(parts::LocalRecipients(api.accounts.clone()));
+    let notify = parts::notify(
+        &mut app,
+        &urls.notify,
+        args.db_max_connections,
+        auth,
+        recipients,
+        &args.mail,
+    )
+    .await?;
+    let relay = api.relay(Arc::new(InProcessBus::new(vec![audit, notify])));
     app.background(move |stop| relay.run(stop));
     app.start().await
 }
@@ -61,7 +84,7 @@ pub async fn run(args: ServeArgs) -> anyhow::Result<()> {
     app.until_signal().await
 }
 
-/// `tasktrail migrate`: applies both stores' migrations and exits.
+/// `tasktrail migrate`: applies every store's migrations and exits.
 pub async fn migrate(args: MigrateArgs) -> anyhow::Result<()> {
     web::telemetry::init_logging(args.log.log_format);
     // The data directory holds the SQLite files only; with a database URL (a container with a
@@ -69,15 +92,14 @@ pub async fn migrate(args: MigrateArgs) -> anyhow::Result<()> {
     if args.database_url.is_none() {
         std::fs::create_dir_all(&args.data_dir)?;
     }
-    let (api_url, audit_url) = database_urls(args.database_url.as_deref(), &args.data_dir);
-    db::Database::connect(&api_url, 2)
-        .await?
-        .migrate(&api::store::MIGRATIONS)
-        .await?;
-    db::Database::connect(&audit_url, 2)
-        .await?
-        .migrate(&audit::store::MIGRATIONS)
-        .await?;
+    let urls = database_urls(args.database_url.as_deref(), &args.data_dir);
+    for (url, migrations) in [
+        (&urls.api, &api::store::MIGRATIONS),
+        (&urls.audit, &audit::store::MIGRATIONS),
+        (&urls.notify, &notify::store::MIGRATIONS),
+    ] {
+        db::Database::connect(url, 2).await?.migrate(migrations).await?;
+    }
     println!("migrations applied");
     Ok(())
 }

@@ -16,7 +16,7 @@ use events::{Outbox, OutboxRelay, RelayConfig, Sink, Subscriber};
 use tokio::sync::Notify;
 
 use crate::app::App;
-use crate::config::{AccountArgs, ChatArgs, RetentionArgs};
+use crate::config::{AccountArgs, ChatArgs, MailArgs, RetentionArgs};
 
 /// The api's side of event delivery, for the mode to connect to its transport, and its
 /// accounts, which the notification service asks whom to email.
@@ -120,4 +120,40 @@ pub async fn audit(
     let purger = RetentionPurger::new(store.clone(), retention.audit_retention, retention.audit_purge_interval);
     app.background(move |stop| purger.run(stop));
     Ok(Arc::new(AuditConsumer::new(store, retention.audit_retention)))
+}
+
+/// Adds the notification flow on the database at `url`: the queue and its sender, and the
+/// user's notifications at `GET /api/{user_id}/notifications`; returns the consumer that
+/// queues completions, for the mode to subscribe to its transport.
+pub async fn notify(
+    app: &mut App,
+    url: &str,
+    max_connections: u32,
+    auth: Arc<Authenticator>,
+    recipients: Arc<dyn notify::Recipients>,
+    mail: &MailArgs,
+) -> anyhow::Result<Arc<dyn Subscriber>> {
+    let database = app
+        .database("notify_database", url, max_connections, &notify::store::MIGRATIONS)
+        .await?;
+    let store = notify::store::open(database);
+    app.routes(notify::activity::router(notify::activity::ActivityState {
+        store: store.clone(),
+        auth,
+    }))
+    .document(notify::activity::document());
+    let mailer = mail.mailer()?;
+    let (consumer, sender) = notify::notifications(store, recipients, mailer, mail.notify_settings());
+    app.background(move |stop| sender.run(stop));
+    Ok(Arc::new(consumer))
+}
+
+/// Embedded mode asks the api's accounts directly whom to email.
+pub struct LocalRecipients(pub Arc<AccountService>);
+
+#[async_trait::async_trait]
+impl notify::Recipients for LocalRecipients {
+    async fn recipient(&self, user_id: &str) -> anyhow::Result<Option<domain::account::Recipient>> {
+        self.0.recipient(user_id).await.map_err(|e| anyhow::anyhow!("{e}"))
+    }
 }

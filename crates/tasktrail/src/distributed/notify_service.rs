@@ -1,6 +1,6 @@
 use std::sync::Arc;
 
-use notify::NotifyConsumer;
+use notify::CompletionLogger;
 
 use crate::app::App;
 use crate::config::NotifyArgs;
@@ -17,7 +17,7 @@ pub async fn start(args: NotifyArgs) -> anyhow::Result<Running> {
     args.mail.log_mailer()?;
     app.routes(events::subscription_router(
         args.dapr.subscription(),
-        Arc::new(NotifyConsumer),
+        Arc::new(CompletionLogger),
     ));
     tracing::info!(pubsub = %args.dapr.pubsub, topic = %args.dapr.topic, "task events come in through the Dapr sidecar");
     args.dapr.warn_if_unauthenticated();

@@ -120,6 +120,12 @@ impl TestApp {
             .unwrap_or_else(|| format!("sqlite://{}", self.data_dir.join("audit.sqlite").display()))
     }
 
+    pub fn notify_database_url(&self) -> String {
+        self.database_url
+            .clone()
+            .unwrap_or_else(|| format!("sqlite://{}", self.data_dir.join("notify.sqlite").display()))
+    }
+
     pub fn api_database_url(&self) -> String {
         self.database_url
             .clone()

@@ -10,6 +10,7 @@ mod events;
 mod faults;
 mod hostile;
 mod input;
+mod notifications;
 mod ops;
 mod preferences;
 mod retention;

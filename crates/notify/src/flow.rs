@@ -1,0 +1,230 @@
+//! Who gets which email, once: the consumer queues a notification per `completed` event (its
+//! row is the claim, so a redelivered event queues nothing) and acknowledges at once, so an
+//! SMTP outage never holds up the events' other consumers; the sender works the queue, retrying
+//! temporary failures with backoff until the retry window has passed.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use async_trait::async_trait;
+use chrono::{DateTime, TimeDelta, Utc};
+use domain::account::Recipient;
+use domain::notification::NotificationStatus;
+use domain::{EventType, TaskEvent};
+use events::Subscriber;
+use tokio::sync::Notify;
+use tokio_util::sync::CancellationToken;
+
+use crate::mail::{Mailer, completion_email};
+use crate::store::{Due, NewNotification, NotificationStore};
+
+/// Whom to email about a user's tasks: the api's accounts, asked directly (embedded mode) or
+/// through the sidecar (distributed mode). The address never travels in an event.
+#[async_trait]
+pub trait Recipients: Send + Sync {
+    /// `None` when there is no account to email.
+    async fn recipient(&self, user_id: &str) -> anyhow::Result<Option<Recipient>>;
+}
+
+#[derive(Debug, Clone)]
+pub struct NotifySettings {
+    /// The UI's address, which emails link to.
+    pub public_url: String,
+    /// How long temporary failures are retried, from when the notification was queued; then
+    /// it is recorded as failed.
+    pub retry_window: Duration,
+    /// False when emails go to the log (no SMTP server): recorded as `logged`, not `sent`.
+    pub smtp: bool,
+}
+
+/// Longest pause between two attempts.
+const MAX_BACKOFF: Duration = Duration::from_secs(60);
+/// How long a taken notification stays hidden from other senders: longer than any attempt
+/// (an SMTP send is bounded by its own timeout), so that it is not sent twice meanwhile.
+const HOLD: Duration = Duration::from_secs(300);
+/// Notifications taken per round.
+const BATCH: u32 = 20;
+/// How often the sender looks for due work when nobody wakes it (retries come due).
+const POLL: Duration = Duration::from_secs(1);
+
+/// Queues the notifications of `completed` events; the other events are not its business.
+pub struct NotifyConsumer {
+    store: Arc<dyn NotificationStore>,
+    queued: Arc<Notify>,
+}
+
+#[async_trait]
+impl Subscriber for NotifyConsumer {
+    fn name(&self) -> &'static str {
+        "notify"
+    }
+
+    async fn handle(&self, events: &[TaskEvent]) -> anyhow::Result<()> {
+        let completed: Vec<NewNotification> = events
+            .iter()
+            .filter(|e| e.event_type == EventType::Completed)
+            .map(|e| NewNotification {
+                event_id: e.event_id,
+                user_id: e.user_id.clone(),
+                task_id: e.task_id,
+                task_title: e.task_data.title.clone(),
+                completed_at: e.timestamp,
+            })
+            .collect();
+        if completed.is_empty() {
+            return Ok(());
+        }
+        let new = self.store.enqueue(&completed).await?;
+        if new > 0 {
+            self.queued.notify_one();
+        }
+        Ok(())
+    }
+}
+
+/// Sends queued notifications.
+pub struct Sender {
+    store: Arc<dyn NotificationStore>,
+    recipients: Arc<dyn Recipients>,
+    mailer: Arc<dyn Mailer>,
+    settings: NotifySettings,
+    queued: Arc<Notify>,
+}
+
+/// The consumer that queues and the sender that sends, sharing one store.
+pub fn notifications(
+    store: Arc<dyn NotificationStore>,
+    recipients: Arc<dyn Recipients>,
+    mailer: Arc<dyn Mailer>,
+    settings: NotifySettings,
+) -> (NotifyConsumer, Sender) {
+    let queued = Arc::new(Notify::new());
+    let consumer = NotifyConsumer {
+        store: store.clone(),
+        queued: queued.clone(),
+    };
+    let sender = Sender {
+        store,
+        recipients,
+        mailer,
+        settings,
+        queued,
+    };
+    (consumer, sender)
+}
+
+/// What became of one attempt.
+#[derive(Debug, PartialEq)]
+enum Outcome {
+    Done(NotificationStatus, String, String),
+    RetryAt(DateTime<Utc>, String),
+}
+
+impl Sender {
+    pub async fn run(self, stop: CancellationToken) {
+        tracing::info!(mailer = %self.mailer.describe(), "notification sender started");
+        while !stop.is_cancelled() {
+            let worked = match self.round().await {
+                Ok(n) => n,
+                Err(e) => {
+                    tracing::warn!(error = format!("{e:#}"), "cannot read the notification queue; retrying");
+                    0
+                }
+            };
+            if worked == 0 {
+                tokio::select! {
+                    _ = self.queued.notified() => {}
+                    _ = tokio::time::sleep(POLL) => {}
+                    _ = stop.cancelled() => {}
+                }
+            }
+        }
+        tracing::info!("notification sender stopped");
+    }
+
+    /// One batch of due notifications; returns how many.
+    async fn round(&self) -> anyhow::Result<usize> {
+        let now = domain::clock::now();
+        let due = self.store.take_due(now, now + delta(HOLD), BATCH).await?;
+        for item in &due {
+            let outcome = self.attempt(item).await;
+            let event_id = item.notification.event_id;
+            match outcome {
+                Outcome::Done(status, detail, recipient) => {
+                    self.store.settle(item.id, status, &detail, &recipient).await?;
+                    metrics::counter!("tasktrail_notifications_total", "status" => status.as_str()).increment(1);
+                    match status {
+                        NotificationStatus::Failed => {
+                            tracing::warn!(%event_id, attempts = item.attempts, detail, "notification failed")
+                        }
+                        _ => tracing::info!(%event_id, status = status.as_str(), detail, "notification done"),
+                    }
+                }
+                Outcome::RetryAt(at, detail) => {
+                    self.store.retry_at(item.id, at, &detail).await?;
+                    tracing::warn!(%event_id, attempts = item.attempts, retry_at = %at, detail, "notification not sent yet; will retry");
+                }
+            }
+        }
+        Ok(due.len())
+    }
+
+    async fn attempt(&self, item: &Due) -> Outcome {
+        let n = &item.notification;
+        let recipient = match self.recipients.recipient(&n.user_id).await {
+            Ok(Some(r)) => r,
+            Ok(None) => {
+                return Outcome::Done(
+                    NotificationStatus::Skipped,
+                    "no account with an email address".into(),
+                    String::new(),
+                );
+            }
+            Err(e) => return self.retry_or_fail(item, format!("looking up the owner failed: {e:#}")),
+        };
+        if !recipient.preferences.completion_emails {
+            return Outcome::Done(
+                NotificationStatus::Skipped,
+                "completion emails are turned off".into(),
+                String::new(),
+            );
+        }
+        let email = completion_email(
+            &recipient.email,
+            &recipient.name,
+            &n.task_title,
+            n.completed_at,
+            &self.settings.public_url,
+        );
+        match self.mailer.send(&email).await {
+            Ok(()) if self.settings.smtp => Outcome::Done(NotificationStatus::Sent, String::new(), recipient.email),
+            Ok(()) => Outcome::Done(
+                NotificationStatus::Logged,
+                "no SMTP server configured: written to the log".into(),
+                recipient.email,
+            ),
+            Err(e) if e.is_retryable() => self.retry_or_fail(item, e.to_string()),
+            Err(e) => Outcome::Done(NotificationStatus::Failed, e.to_string(), String::new()),
+        }
+    }
+
+    /// A temporary failure: try again after a backoff, unless that would fall past the retry
+    /// window, which then ends it as failed.
+    fn retry_or_fail(&self, item: &Due, error: String) -> Outcome {
+        let backoff = Duration::from_secs(1 << item.attempts.clamp(1, 6).saturating_sub(1)).min(MAX_BACKOFF);
+        let at = domain::clock::now() + delta(backoff);
+        if at > item.created_at + delta(self.settings.retry_window) {
+            let window = humantime::format_duration(self.settings.retry_window);
+            return Outcome::Done(
+                NotificationStatus::Failed,
+                format!("gave up after {} attempts in {window}: {error}", item.attempts),
+                String::new(),
+            );
+        }
+        Outcome::RetryAt(at, error)
+    }
+}
+
+fn delta(d: Duration) -> TimeDelta {
+    TimeDelta::from_std(d).unwrap_or(TimeDelta::MAX)
+}
