@@ -33,7 +33,7 @@ pub enum Command {
     Audit(AuditArgs),
     /// Distributed mode: the notification service alone; events come through its Dapr sidecar.
     Notify(NotifyArgs),
-    /// Apply the database migrations of the api and audit stores, then exit.
+    /// Apply the database migrations of the api, audit and notification stores, then exit.
     Migrate(MigrateArgs),
     /// Load-generate against a running instance and check that no event is lost or doubled.
     Bench(bench::BenchArgs),
