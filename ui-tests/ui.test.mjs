@@ -82,7 +82,7 @@ let emails = 0;
 async function signUp(page) {
   const email = `ui${Date.now()}${emails++}@example.com`;
   await page.getByRole("button", { name: "Create an account instead" }).click();
-  await page.getByLabel("Email").fill(email);
+  await page.getByLabel("Email", { exact: true }).fill(email);
   await page.getByLabel("Password").fill("correct horse battery");
   await page.getByRole("button", { name: "Create account" }).click();
   await page.getByRole("heading", { name: "Tasks" }).waitFor();
@@ -222,6 +222,38 @@ test("a change made through the REST API appears on an open audit page without a
   assert.deepEqual(await eventTypes(page), ["created", "created", "completed"]);
   assert.equal(await page.evaluate(() => window.stillTheSamePage), true, "no reload happened");
   await page.screenshot({ path: join(screenshots, "audit-trail-dark.png"), fullPage: true });
+  assert.deepEqual(problems, []);
+  await context.close();
+});
+
+test("the notifications page lists a completion's email and its switch turns completion emails off", async () => {
+  const { context, page, problems } = await openPage();
+  const user = await signUp(page);
+  const first = await rest(user, "POST", "/tasks", { title: "tell me when done" });
+  await rest(user, "PATCH", `/tasks/${first.id}/complete`);
+  await page.getByRole("link", { name: "Notifications" }).click();
+  await page.getByRole("heading", { name: "Notifications" }).waitFor();
+  // No SMTP server here: the email goes to the server's log, and the page says so.
+  const logged = page.locator('[data-notifications] [data-status="logged"]', { hasText: "tell me when done" });
+  await logged.waitFor();
+  assert.match(await logged.textContent(), new RegExp(`written to the server log.*to ${user.email}`));
+
+  const box = page.getByLabel("Email me when one of my tasks is completed");
+  assert.equal(await box.isChecked(), true, "on by default");
+  await box.uncheck();
+  await page.getByText("Completion emails are off.").waitFor();
+  assert.deepEqual(await rest(user, "GET", "/preferences"), { completion_emails: false }, "saved on the server");
+
+  // A completion made elsewhere shows up without a reload, as skipped.
+  const second = await rest(user, "POST", "/tasks", { title: "keep it quiet" });
+  await rest(user, "PATCH", `/tasks/${second.id}/complete`);
+  await page.locator('[data-notifications] [data-status="skipped"]', { hasText: "keep it quiet" }).waitFor();
+  assert.equal(await page.locator("[data-notifications] .event").count(), 2);
+
+  await page.reload();
+  await page.getByRole("heading", { name: "Notifications" }).waitFor();
+  await page.locator("[data-notifications] .event").nth(1).waitFor();
+  assert.equal(await page.getByLabel("Email me when one of my tasks is completed").isChecked(), false, "still off after a reload");
   assert.deepEqual(problems, []);
   await context.close();
 });

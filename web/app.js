@@ -166,7 +166,7 @@ const formatTime = (iso) =>
 function route() {
   const hash = location.hash || "#/tasks";
   const signedIn = Boolean(state.session);
-  const view = !signedIn ? "auth" : hash.startsWith("#/audit") ? "audit" : "tasks";
+  const view = !signedIn ? "auth" : hash.startsWith("#/audit") ? "audit" : hash.startsWith("#/notifications") ? "notifications" : "tasks";
   for (const section of $$("[data-view]")) section.hidden = section.dataset.view !== view;
   $(".nav").hidden = !signedIn;
   $(".account").hidden = !signedIn;
@@ -175,6 +175,7 @@ function route() {
     else link.removeAttribute("aria-current");
   }
   if (view !== "audit") stopAuditPolling();
+  if (view !== "notifications") stopNotificationPolling();
   if (!signedIn) {
     document.title = "Sign in · tasktrail";
     $("#auth-email").focus();
@@ -185,6 +186,9 @@ function route() {
     document.title = "Tasks · tasktrail";
     loadTasks();
     loadConversations();
+  } else if (view === "notifications") {
+    document.title = "Notifications · tasktrail";
+    startNotifications();
   } else {
     document.title = "Audit trail · tasktrail";
     startAudit();
@@ -618,6 +622,107 @@ function eventItem(event, previous) {
   );
 }
 
+// ---------------------------------------------------------------- notifications
+
+const notifications = { seen: new Set(), cursor: null, timer: null };
+
+async function startNotifications() {
+  notifications.seen = new Set();
+  notifications.cursor = null;
+  $("[data-notifications]").replaceChildren();
+  setError("[data-notifications-error]", "");
+  loadPreferences();
+  await loadNotificationPage(false);
+  stopNotificationPolling();
+  notifications.timer = setInterval(() => loadNotificationPage(true), AUDIT_POLL_MS);
+}
+
+function stopNotificationPolling() {
+  clearInterval(notifications.timer);
+  notifications.timer = null;
+}
+
+async function loadPreferences() {
+  const box = $("[data-completion-emails]");
+  const note = $("[data-preferences-note]");
+  try {
+    const preferences = await api("GET", userPath("/preferences"));
+    box.checked = preferences.completion_emails;
+    box.disabled = false;
+    note.textContent = "";
+  } catch (error) {
+    box.disabled = true;
+    note.textContent = error.status === 404 ? "Your account is managed elsewhere: there is no address to email." : "";
+    if (error.status !== 404 && error.status !== 401) setError("[data-notifications-error]", error.message);
+  }
+}
+
+async function savePreferences(event) {
+  const box = event.target;
+  box.disabled = true;
+  try {
+    const saved = await api("PUT", userPath("/preferences"), { completion_emails: box.checked });
+    box.checked = saved.completion_emails;
+    toast(saved.completion_emails ? "Completion emails are on." : "Completion emails are off.");
+  } catch (error) {
+    box.checked = !box.checked;
+    if (error.status !== 401) setError("[data-notifications-error]", error.message);
+  } finally {
+    box.disabled = false;
+  }
+}
+
+// `fresh`: the newest page again (new and updated notifications replace what is shown);
+// otherwise the next older page.
+async function loadNotificationPage(fresh) {
+  if (!state.session || (fresh && document.hidden)) return;
+  const params = new URLSearchParams({ limit: "50" });
+  if (!fresh && notifications.cursor) params.set("cursor", notifications.cursor);
+  try {
+    const page = await api("GET", userPath(`/notifications?${params}`));
+    const list = $("[data-notifications]");
+    for (const item of page.notifications) {
+      const row = notificationItem(item);
+      const shown = list.querySelector(`[data-notification-id="${item.id}"]`);
+      if (shown) shown.replaceWith(row);
+      else if (fresh && notifications.seen.size) list.prepend(row);
+      else list.append(row);
+      notifications.seen.add(item.id);
+    }
+    if (!fresh || !notifications.cursor) notifications.cursor = page.next_cursor;
+    $('[data-action="notifications-more"]').hidden = !notifications.cursor;
+    $("[data-notifications-empty]").hidden = notifications.seen.size > 0;
+    setError("[data-notifications-error]", "");
+  } catch (error) {
+    if (error.status !== 401) setError("[data-notifications-error]", error.message);
+  }
+}
+
+const STATUS_TEXT = {
+  pending: "not sent yet: waiting or retrying",
+  sent: "emailed",
+  logged: "written to the server log (no mail server configured)",
+  skipped: "not sent",
+  failed: "could not be sent",
+};
+
+function notificationItem(item) {
+  const to = item.recipient ? ` to ${item.recipient}` : "";
+  const detail = item.detail ? ` (${item.detail})` : "";
+  return el(
+    "li",
+    { class: "event", "data-notification-id": String(item.id), "data-status": item.status },
+    el("time", { datetime: item.completed_at, text: formatTime(item.completed_at) }),
+    el("span", { class: `badge ${item.status}`, text: item.status }),
+    el(
+      "div",
+      { class: "what" },
+      el("div", {}, `Task ${item.task_id}: “${item.task_title}” completed`),
+      el("p", { class: "change", text: `${STATUS_TEXT[item.status] ?? item.status}${to}${detail}` }),
+    ),
+  );
+}
+
 // ---------------------------------------------------------------- wiring
 
 function typingIn(target) {
@@ -668,6 +773,8 @@ function init() {
   });
   for (const box of $$('[data-form="audit-filter"] input[name="type"]')) box.addEventListener("change", startAudit);
   $('[data-action="audit-more"]').addEventListener("click", loadAuditPage);
+  $("[data-completion-emails]").addEventListener("change", savePreferences);
+  $('[data-action="notifications-more"]').addEventListener("click", () => loadNotificationPage(false));
   document.addEventListener("keydown", onShortcut);
   window.addEventListener("hashchange", route);
   setAuthMode(false);

@@ -31,6 +31,15 @@ async fn say(app: &TestApp, user: &User, conversation: &str, message: &str) -> V
         .1
 }
 
+/// A model that takes `delay` to ask for `add_task("buy milk")`, then says it added it.
+async fn slowly_adding_milk(delay: Duration) -> FakeLlm {
+    FakeLlm::start(vec![
+        Scripted::Slow(delay, tool_calls(&[("add_task", json!({"title": "buy milk"}))])),
+        Scripted::Answer(text("Added \"buy milk\".")),
+    ])
+    .await
+}
+
 async fn tasks(app: &TestApp, user: &User) -> Vec<Value> {
     let (status, body) = app
         .call(Method::GET, &format!("/api/{}/tasks", user.id), Some(&user.token), None)
@@ -600,14 +609,7 @@ on_both_backends!(
 /// A chat turn may take longer than the request timeout that bounds every other request (up to
 /// the turn timeout): the client gets the answer, not a 408 with the turn cut short.
 async fn a_turn_longer_than_the_request_timeout_is_answered(backend: Backend) {
-    let llm = FakeLlm::start(vec![
-        Scripted::Slow(
-            Duration::from_millis(2500),
-            tool_calls(&[("add_task", json!({"title": "buy milk"}))]),
-        ),
-        Scripted::Answer(text("Added \"buy milk\".")),
-    ])
-    .await;
+    let llm = slowly_adding_milk(Duration::from_millis(2500)).await;
     let app = TestApp::spawn_with(
         backend,
         &[
@@ -644,14 +646,7 @@ async fn a_turn_longer_than_the_request_timeout_is_answered(backend: Backend) {
 /// The client gives up mid-turn: the turn still runs to its end and is stored, and a retry
 /// with the same Idempotency-Key gets its answer (409 only while it is still running).
 async fn a_turn_goes_on_when_the_client_goes_away(backend: Backend) {
-    let llm = FakeLlm::start(vec![
-        Scripted::Slow(
-            Duration::from_millis(1500),
-            tool_calls(&[("add_task", json!({"title": "buy milk"}))]),
-        ),
-        Scripted::Answer(text("Added \"buy milk\".")),
-    ])
-    .await;
+    let llm = slowly_adding_milk(Duration::from_millis(1500)).await;
     let app = TestApp::spawn_with(backend, &["--openai-api-key", "k", "--openai-base-url", &llm.base_url]).await;
     let user = app.signup().await;
     let send = |timeout: Duration| {
@@ -767,14 +762,7 @@ async fn a_shutdown_waits_for_a_turn_whose_client_went_away(backend: Backend) {
     use clap::Parser;
     use tasktrail::config::{Cli, Command};
 
-    let llm = FakeLlm::start(vec![
-        Scripted::Slow(
-            Duration::from_millis(1500),
-            tool_calls(&[("add_task", json!({"title": "buy milk"}))]),
-        ),
-        Scripted::Answer(text("Added \"buy milk\".")),
-    ])
-    .await;
+    let llm = slowly_adding_milk(Duration::from_millis(1500)).await;
     let database_url = match backend {
         Backend::Sqlite => None,
         Backend::Postgres => Some(fresh_postgres_database().await),
