@@ -179,6 +179,24 @@ where
     }
 }
 
+impl ClientIp {
+    /// What per-client limits count by: the address, or for IPv6 its /64 network. One
+    /// household or host usually holds a whole /64 (SLAAC, privacy addresses), so counting
+    /// single IPv6 addresses would let one client pick a fresh address per attempt.
+    pub fn limit_key(&self) -> String {
+        match self.0 {
+            IpAddr::V4(v4) => v4.to_string(),
+            IpAddr::V6(v6) => match v6.to_ipv4_mapped() {
+                Some(v4) => v4.to_string(),
+                None => {
+                    let network = u128::from(v6) & !((1u128 << 64) - 1);
+                    format!("{}/64", std::net::Ipv6Addr::from(network))
+                }
+            },
+        }
+    }
+}
+
 impl fmt::Display for ClientIp {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         self.0.fmt(f)
@@ -190,6 +208,28 @@ mod tests {
     use axum::http::HeaderValue;
 
     use super::*;
+
+    #[test]
+    fn ipv6_clients_are_counted_by_their_64_network() {
+        let key = |s: &str| ClientIp(ip(s)).limit_key();
+        assert_eq!(key("203.0.113.7"), "203.0.113.7");
+        assert_eq!(
+            key("::ffff:203.0.113.7"),
+            "203.0.113.7",
+            "an IPv4-mapped address is its IPv4 one"
+        );
+        assert_eq!(key("2001:db8:1:2:aaaa::1"), "2001:db8:1:2::/64");
+        assert_eq!(
+            key("2001:db8:1:2:ffff:ffff:ffff:ffff"),
+            "2001:db8:1:2::/64",
+            "the same /64"
+        );
+        assert_ne!(
+            key("2001:db8:1:3::1"),
+            key("2001:db8:1:2::1"),
+            "the next /64 is another client"
+        );
+    }
 
     fn ip(s: &str) -> IpAddr {
         s.parse().unwrap()

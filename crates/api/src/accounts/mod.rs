@@ -75,7 +75,7 @@ pub async fn signup(
 ) -> ApiResult<(StatusCode, Json<AuthResponse>)> {
     let session = s
         .accounts
-        .sign_up(&client.to_string(), &req.email, req.password, req.name)
+        .sign_up(&client.limit_key(), &req.email, req.password, req.name)
         .await?;
     Ok((StatusCode::CREATED, Json(session.into())))
 }
@@ -92,7 +92,7 @@ pub async fn login(
     client: ClientIp,
     Json(req): Json<LoginRequest>,
 ) -> ApiResult<Json<AuthResponse>> {
-    let session = s.accounts.log_in(&client.to_string(), &req.email, req.password).await?;
+    let session = s.accounts.log_in(&client.limit_key(), &req.email, req.password).await?;
     Ok(Json(session.into()))
 }
 

@@ -411,6 +411,27 @@ async fn a_forged_forwarded_for_does_not_escape_the_per_ip_limit() {
     }
 }
 
+/// An IPv6 client holds a whole /64: hopping between its addresses does not buy it more
+/// sign-ups; the next /64 is another client.
+#[tokio::test]
+async fn an_ipv6_client_is_counted_by_its_64_network() {
+    let app = TestApp::spawn_with(
+        Backend::Sqlite,
+        &["--signup-limit", "2", "--trusted-proxies", "127.0.0.1"],
+    )
+    .await;
+    assert_eq!(signup_from(&app, Some("2001:db8:0:1::1")).await, StatusCode::CREATED);
+    assert_eq!(signup_from(&app, Some("2001:db8:0:1::2")).await, StatusCode::CREATED);
+    for hop in ["2001:db8:0:1::3", "2001:db8:0:1:dead:beef:0:1"] {
+        assert_eq!(
+            signup_from(&app, Some(hop)).await,
+            StatusCode::TOO_MANY_REQUESTS,
+            "{hop}"
+        );
+    }
+    assert_eq!(signup_from(&app, Some("2001:db8:0:2::1")).await, StatusCode::CREATED);
+}
+
 /// Behind a trusted proxy (here 127.0.0.1, the test client) each forwarded client has its own
 /// buckets, for sign-ups and failed logins; a client that rotates the left-most entry (its own
 /// writing) stays in the bucket of the address the proxy appended; a malformed header counts
