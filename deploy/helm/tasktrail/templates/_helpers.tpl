@@ -130,6 +130,22 @@ secretKeyRef:
 {{- end }}
 {{- end }}
 
+{{/* "<secret>/<key>" of SMTP_URL, or empty when emails go to the log. */}}
+{{- define "tasktrail.smtpUrlRef" -}}
+{{- if .Values.smtp.existingSecret }}
+{{- printf "%s/%s" .Values.smtp.existingSecret .Values.smtp.existingSecretKey }}
+{{- else if .Values.smtp.url }}
+{{- printf "%s-smtp/smtp-url" (include "tasktrail.fullname" .) }}
+{{- end }}
+{{- end }}
+
+{{/* notify refuses to start with an SMTP server but no sender. */}}
+{{- define "tasktrail.checkSmtp" -}}
+{{- if and (include "tasktrail.smtpUrlRef" .) (not .Values.smtp.from) }}
+{{- fail "smtp.url (or smtp.existingSecret) needs smtp.from, the sender of completion emails" }}
+{{- end }}
+{{- end }}
+
 {{- define "tasktrail.appTokenSecret" -}}
 {{- default (printf "%s-app-token" (include "tasktrail.fullname" .)) .Values.dapr.appToken.existingSecret }}
 {{- end }}
