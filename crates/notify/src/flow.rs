@@ -37,8 +37,8 @@ pub struct NotifySettings {
     pub smtp: bool,
 }
 
-/// Longest pause between two attempts.
-const MAX_BACKOFF: Duration = Duration::from_secs(60);
+/// Longest pause between two attempts: 1 s, doubling with each attempt, up to this.
+const MAX_BACKOFF: Duration = Duration::from_secs(32);
 /// How long a taken notification stays hidden from other senders: longer than any attempt
 /// (an SMTP send is bounded by its own timeout), so that it is not sent twice meanwhile.
 const HOLD: Duration = Duration::from_secs(300);
@@ -211,7 +211,8 @@ impl Sender {
     /// A temporary failure: try again after a backoff, unless that would fall past the retry
     /// window, which then ends it as failed.
     fn retry_or_fail(&self, item: &Due, error: String) -> Outcome {
-        let backoff = Duration::from_secs(1 << item.attempts.clamp(1, 6).saturating_sub(1)).min(MAX_BACKOFF);
+        let doublings = u32::try_from(item.attempts.saturating_sub(1)).unwrap_or(0).min(5);
+        let backoff = Duration::from_secs(1 << doublings).min(MAX_BACKOFF);
         let at = domain::clock::now() + delta(backoff);
         if at > item.created_at + delta(self.settings.retry_window) {
             let window = humantime::format_duration(self.settings.retry_window);

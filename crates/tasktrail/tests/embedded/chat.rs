@@ -31,6 +31,25 @@ async fn say(app: &TestApp, user: &User, conversation: &str, message: &str) -> V
         .1
 }
 
+/// An app whose assistant is the scripted model `llm`, with `extra` flags.
+async fn app_with_model(backend: Backend, llm: &FakeLlm, extra: &[&str]) -> TestApp {
+    let mut args = vec!["--openai-api-key", "k", "--openai-base-url", &llm.base_url];
+    args.extend_from_slice(extra);
+    TestApp::spawn_with(backend, &args).await
+}
+
+async fn conversations(app: &TestApp, user: &User) -> Value {
+    let (_, list) = app
+        .call(
+            Method::GET,
+            &format!("/api/{}/conversations", user.id),
+            Some(&user.token),
+            None,
+        )
+        .await;
+    list
+}
+
 /// A model that takes `delay` to ask for `add_task("buy milk")`, then says it added it.
 async fn slowly_adding_milk(delay: Duration) -> FakeLlm {
     FakeLlm::start(vec![
@@ -123,14 +142,7 @@ async fn the_offline_assistant_manages_tasks(backend: Backend) {
     assert_eq!(history["messages"][0]["role"], "user");
     assert_eq!(history["messages"][0]["content"], "add buy milk");
     assert_eq!(history["messages"][1]["tool_calls"][0]["tool"], "add_task");
-    let (_, list) = app
-        .call(
-            Method::GET,
-            &format!("/api/{}/conversations", user.id),
-            Some(&user.token),
-            None,
-        )
-        .await;
+    let list = conversations(&app, &user).await;
     assert_eq!(list["conversations"].as_array().unwrap().len(), 1);
     assert_eq!(list["conversations"][0]["title"], "add buy milk");
 }
@@ -156,14 +168,7 @@ async fn bad_chat_input_is_a_4xx_and_changes_nothing() {
         assert!(answer["error"]["code"].is_string(), "{answer}");
     }
     assert!(tasks(&app, &user).await.is_empty());
-    let (_, list) = app
-        .call(
-            Method::GET,
-            &format!("/api/{}/conversations", user.id),
-            Some(&user.token),
-            None,
-        )
-        .await;
+    let list = conversations(&app, &user).await;
     assert!(list["conversations"].as_array().unwrap().is_empty());
 }
 
@@ -179,11 +184,7 @@ async fn a_model_drives_the_tools_and_a_repeated_call_runs_once() {
         Scripted::Answer(text("It is task 1.")),
     ])
     .await;
-    let app = TestApp::spawn_with(
-        Backend::Sqlite,
-        &["--openai-api-key", "test-key", "--openai-base-url", &llm.base_url],
-    )
-    .await;
+    let app = app_with_model(Backend::Sqlite, &llm, &[]).await;
     let user = app.signup().await;
 
     let (status, reply) = chat(&app, &user, json!({"message": "please remember to buy milk"})).await;
@@ -245,18 +246,7 @@ async fn a_model_failure_or_timeout_is_a_clear_error_and_changes_nothing() {
         Scripted::Slow(Duration::from_secs(5), text("too late")),
     ])
     .await;
-    let app = TestApp::spawn_with(
-        Backend::Sqlite,
-        &[
-            "--openai-api-key",
-            "k",
-            "--openai-base-url",
-            &llm.base_url,
-            "--chat-timeout",
-            "1s",
-        ],
-    )
-    .await;
+    let app = app_with_model(Backend::Sqlite, &llm, &["--chat-timeout", "1s"]).await;
     let user = app.signup().await;
 
     let (status, body) = chat(&app, &user, json!({"message": "add buy milk"})).await;
@@ -271,14 +261,7 @@ async fn a_model_failure_or_timeout_is_a_clear_error_and_changes_nothing() {
     assert_eq!(body["error"]["code"], "upstream_timeout");
 
     assert!(tasks(&app, &user).await.is_empty());
-    let (_, list) = app
-        .call(
-            Method::GET,
-            &format!("/api/{}/conversations", user.id),
-            Some(&user.token),
-            None,
-        )
-        .await;
+    let list = conversations(&app, &user).await;
     assert!(list["conversations"].as_array().unwrap().is_empty(), "{list}");
 }
 
@@ -610,20 +593,7 @@ on_both_backends!(
 /// the turn timeout): the client gets the answer, not a 408 with the turn cut short.
 async fn a_turn_longer_than_the_request_timeout_is_answered(backend: Backend) {
     let llm = slowly_adding_milk(Duration::from_millis(2500)).await;
-    let app = TestApp::spawn_with(
-        backend,
-        &[
-            "--openai-api-key",
-            "k",
-            "--openai-base-url",
-            &llm.base_url,
-            "--chat-timeout",
-            "10s",
-            "--request-timeout",
-            "1s",
-        ],
-    )
-    .await;
+    let app = app_with_model(backend, &llm, &["--chat-timeout", "10s", "--request-timeout", "1s"]).await;
     let user = app.signup().await;
 
     let (status, reply) = chat(&app, &user, json!({"message": "add buy milk"})).await;
@@ -647,7 +617,7 @@ async fn a_turn_longer_than_the_request_timeout_is_answered(backend: Backend) {
 /// with the same Idempotency-Key gets its answer (409 only while it is still running).
 async fn a_turn_goes_on_when_the_client_goes_away(backend: Backend) {
     let llm = slowly_adding_milk(Duration::from_millis(1500)).await;
-    let app = TestApp::spawn_with(backend, &["--openai-api-key", "k", "--openai-base-url", &llm.base_url]).await;
+    let app = app_with_model(backend, &llm, &[]).await;
     let user = app.signup().await;
     let send = |timeout: Duration| {
         app.client
@@ -683,14 +653,7 @@ async fn a_turn_goes_on_when_the_client_goes_away(backend: Backend) {
     assert_eq!(tools_used(&reply), ["add_task"]);
     assert_eq!(llm.requests().len(), 2, "the retries did not run the turn again");
     assert_eq!(tasks(&app, &user).await.len(), 1);
-    let (_, list) = app
-        .call(
-            Method::GET,
-            &format!("/api/{}/conversations", user.id),
-            Some(&user.token),
-            None,
-        )
-        .await;
+    let list = conversations(&app, &user).await;
     assert_eq!(list["conversations"].as_array().unwrap().len(), 1, "{list}");
     assert_eq!(list["conversations"][0]["id"], reply["conversation_id"]);
     assert_eq!(event_types(&app.wait_for_trail(&user, 1).await), ["created"]);

@@ -139,7 +139,7 @@ async fn a_completion_emails_its_owner_once(backend: Backend) {
         .unwrap();
     assert_eq!(new, 0, "the event's notification is claimed already");
 
-    // Only completions mail: an edit and a delete do not. Reopened and completed again: a
+    // Only completions mail: the edit that reopens the task sends nothing. Completed again: a
     // second email. Bob's completion goes to Bob.
     let path = format!("/api/{}/tasks/{}", ada.id, task["id"]);
     app.call(Method::PUT, &path, Some(&ada.token), Some(json!({"completed": false})))
