@@ -91,6 +91,10 @@ pub struct ApiArgs {
     /// that clients need one origin.
     #[arg(long, env = "TASKTRAIL_AUDIT_URL", default_value = "http://127.0.0.1:8081")]
     pub audit_url: String,
+    /// The notification service; the api answers GET /api/{user_id}/notifications by passing
+    /// it on there, as for the audit trail.
+    #[arg(long, env = "TASKTRAIL_NOTIFY_URL", default_value = "http://127.0.0.1:8082")]
+    pub notify_url: String,
     /// How many users' events the relay publishes at once (each user's in order).
     #[arg(long, env = "TASKTRAIL_PUBLISH_CONCURRENCY", default_value_t = 32)]
     pub publish_concurrency: usize,
@@ -142,12 +146,23 @@ pub struct NotifyArgs {
     /// On SIGTERM, keep serving this long with /readyz answering 503 (docs/zero-downtime.md).
     #[arg(long, env = "TASKTRAIL_SHUTDOWN_DRAIN", value_parser = humantime::parse_duration, default_value = "5s")]
     pub shutdown_drain: Duration,
+    /// The notification service's PostgreSQL database (notifications: the queue and its record).
+    #[arg(long, env = "DATABASE_URL", hide_env_values = true)]
+    pub database_url: String,
+    #[arg(long, env = "TASKTRAIL_DB_MAX_CONNECTIONS", default_value_t = 4)]
+    pub db_max_connections: u32,
+    /// The api's Dapr app id: notify asks it whom to email, by service invocation of
+    /// /internal/users/{user_id} through its own sidecar.
+    #[arg(long, env = "TASKTRAIL_API_APP_ID", default_value = "api")]
+    pub api_app_id: String,
     #[command(flatten)]
     pub dapr: DaprArgs,
     #[command(flatten)]
     pub http: HttpArgs,
     #[command(flatten)]
     pub log: LogArgs,
+    #[command(flatten)]
+    pub auth: AuthArgs,
     #[command(flatten)]
     pub mail: MailArgs,
 }
@@ -186,8 +201,8 @@ pub struct LogArgs {
 #[derive(Debug, Clone, Args)]
 pub struct AuthArgs {
     /// HS256 secret for the tokens we issue (32 bytes or more). Embedded mode, unset: generated
-    /// once and kept in <data-dir>/jwt-secret. Distributed mode: required, the same for the api
-    /// and the audit service.
+    /// once and kept in <data-dir>/jwt-secret. Distributed mode: required, the same for the api,
+    /// the audit and the notification service.
     #[arg(long, env = "TASKTRAIL_JWT_SECRET", hide_env_values = true)]
     pub jwt_secret: Option<String>,
     /// Also accept EdDSA/RS256 tokens signed by the keys at this JWKS URL (e.g. Better Auth's
@@ -346,18 +361,6 @@ impl MailArgs {
         Ok(std::sync::Arc::new(mailer))
     }
 
-    /// Said at start: where emails would go, in a mode that does not send them yet
-    /// (distributed mode's notify service; issue 10).
-    pub fn log_mailer(&self) -> anyhow::Result<()> {
-        let mailer = self.mailer()?;
-        tracing::info!(
-            mailer = %mailer.describe(),
-            public_url = %self.public_url,
-            "notification emails would go to this mailer (distributed mode does not send them yet)"
-        );
-        Ok(())
-    }
-
     pub fn notify_settings(&self) -> notify::NotifySettings {
         notify::NotifySettings {
             public_url: self.public_url.trim().to_owned(),
@@ -456,7 +459,9 @@ mod tests {
     fn mail_settings_are_checked_at_start() {
         use clap::Parser;
         let mailer = |extra: &[&str]| {
-            let argv = ["tasktrail", "notify"].iter().chain(extra);
+            let argv = ["tasktrail", "notify", "--database-url", "postgres://x/y"]
+                .iter()
+                .chain(extra);
             match Cli::try_parse_from(argv).unwrap() {
                 Cli {
                     command: Some(super::Command::Notify(args)),

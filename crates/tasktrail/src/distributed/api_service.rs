@@ -3,7 +3,7 @@ use std::time::Duration;
 
 use events::{DaprPublisher, DaprPublisherConfig};
 
-use super::audit_proxy;
+use super::service_proxy;
 use crate::app::App;
 use crate::config::ApiArgs;
 use crate::server::Running;
@@ -27,9 +27,20 @@ pub async fn start(args: ApiArgs) -> anyhow::Result<Running> {
         &args.chat,
     )
     .await?;
-    // The public origin serves the audit trail too (proxied), so the document describes both.
-    app.routes(audit_proxy::router(&args.audit_url)?)
-        .document(audit::openapi::document());
+    // The public origin serves the audit trail and the notifications too (proxied), so the
+    // document describes all three.
+    app.routes(service_proxy::router(
+        "/api/{user_id}/audit",
+        "the audit service",
+        &args.audit_url,
+    )?)
+    .document(audit::openapi::document())
+    .routes(service_proxy::router(
+        "/api/{user_id}/notifications",
+        "the notification service",
+        &args.notify_url,
+    )?)
+    .document(notify::activity::document());
     // Whom the notification service emails, asked through the sidecars; never without the
     // sidecar's token, so not at all when none is configured.
     match args.dapr.subscription().app_api_token {
@@ -56,7 +67,7 @@ pub async fn start(args: ApiArgs) -> anyhow::Result<Running> {
         }
     });
     tracing::info!(sidecar = %args.dapr.sidecar_url(), pubsub = %args.dapr.pubsub, topic = %args.dapr.topic,
-        audit = %args.audit_url, "task events go out through the Dapr sidecar");
+        audit = %args.audit_url, notify = %args.notify_url, "task events go out through the Dapr sidecar");
     app.start().await
 }
 

@@ -4,9 +4,9 @@
 //! transport differs.
 
 mod api_service;
-mod audit_proxy;
 mod audit_service;
 mod notify_service;
+mod service_proxy;
 
 pub use api_service::{run as run_api, start as start_api};
 pub use audit_service::{run as run_audit, start as start_audit};

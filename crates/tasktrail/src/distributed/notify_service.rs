@@ -1,10 +1,11 @@
 use std::sync::Arc;
 
-use notify::CompletionLogger;
+use notify::DaprRecipients;
 
 use crate::app::App;
 use crate::config::NotifyArgs;
 use crate::server::Running;
+use crate::{parts, secrets};
 
 pub async fn start(args: NotifyArgs) -> anyhow::Result<Running> {
     let mut app = App::new(
@@ -14,12 +15,21 @@ pub async fn start(args: NotifyArgs) -> anyhow::Result<Running> {
         args.addr,
         args.shutdown_drain,
     );
-    args.mail.log_mailer()?;
-    app.routes(events::subscription_router(
-        args.dapr.subscription(),
-        Arc::new(CompletionLogger),
-    ));
-    tracing::info!(pubsub = %args.dapr.pubsub, topic = %args.dapr.topic, "task events come in through the Dapr sidecar");
+    let auth = secrets::authenticator(&secrets::required_jwt_secret(&args.auth)?, &args.auth)?;
+    // The owner's address comes from the api through the sidecars, never in the event.
+    let recipients = Arc::new(DaprRecipients::new(&args.dapr.sidecar_url(), &args.api_app_id)?);
+    let consumer = parts::notify(
+        &mut app,
+        &args.database_url,
+        args.db_max_connections,
+        auth,
+        recipients,
+        &args.mail,
+    )
+    .await?;
+    app.routes(events::subscription_router(args.dapr.subscription(), consumer));
+    tracing::info!(pubsub = %args.dapr.pubsub, topic = %args.dapr.topic, api = %args.api_app_id,
+        "task events come in through the Dapr sidecar; owners are asked of the api through it");
     args.dapr.warn_if_unauthenticated();
     app.start().await
 }

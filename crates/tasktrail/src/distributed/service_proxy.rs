@@ -1,8 +1,9 @@
-//! The api's public origin answers `GET /api/{user_id}/audit` by passing the request, token
-//! included, to the audit service, which checks the token itself. One origin for the UI and
-//! for clients. The audit URL is the service itself (the local stack) or Dapr service
-//! invocation through the api's own sidecar (`http://127.0.0.1:3500/v1.0/invoke/audit/method`,
-//! the Helm chart), where the audit service needs no Service and no open port of its own.
+//! The api's public origin answers `GET /api/{user_id}/audit` and
+//! `GET /api/{user_id}/notifications` by passing the request, token included, to the audit or
+//! notification service, which checks the token itself. One origin for the UI and for clients.
+//! The service's URL is the service itself (the local stack) or Dapr service invocation through
+//! the api's own sidecar (`http://127.0.0.1:3500/v1.0/invoke/audit/method`, the Helm chart),
+//! where the service needs no Service and no open port of its own.
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -14,45 +15,46 @@ use axum::response::{IntoResponse, Response};
 use axum::routing::get;
 use web::ApiError;
 
-struct AuditProxy {
+struct ServiceProxy {
     http: reqwest::Client,
+    /// What users are told is unavailable, e.g. "the audit service".
+    service: &'static str,
     base: String,
 }
 
-pub fn router(audit_url: &str) -> anyhow::Result<Router> {
-    let proxy = Arc::new(AuditProxy {
+/// Passes `GET route` on to the service at `base`.
+pub fn router(route: &str, service: &'static str, base: &str) -> anyhow::Result<Router> {
+    let proxy = Arc::new(ServiceProxy {
         http: reqwest::Client::builder().timeout(Duration::from_secs(10)).build()?,
-        base: audit_url.trim_end_matches('/').to_owned(),
+        service,
+        base: base.trim_end_matches('/').to_owned(),
     });
-    Ok(Router::new()
-        .route("/api/{user_id}/audit", get(forward))
-        .with_state(proxy))
+    Ok(Router::new().route(route, get(forward)).with_state(proxy))
 }
 
-async fn forward(State(proxy): State<Arc<AuditProxy>>, uri: Uri, headers: HeaderMap) -> Result<Response, ApiError> {
+async fn forward(State(proxy): State<Arc<ServiceProxy>>, uri: Uri, headers: HeaderMap) -> Result<Response, ApiError> {
+    let unavailable = || ApiError::Unavailable(format!("{} is unavailable; try again shortly", proxy.service));
     let path = uri.path_and_query().map(|p| p.as_str()).unwrap_or("/");
     let mut request = proxy.http.get(format!("{}{path}", proxy.base));
     if let Some(authorization) = headers.get(header::AUTHORIZATION) {
         request = request.header(header::AUTHORIZATION, authorization);
     }
     let response = request.send().await.map_err(|e| {
-        tracing::warn!(error = %e, audit = %proxy.base, "the audit service did not answer");
-        ApiError::Unavailable("the audit service is unavailable; try again shortly".into())
+        tracing::warn!(error = %e, service = proxy.service, url = %proxy.base, "the service did not answer");
+        unavailable()
     })?;
     let status = response.status();
     let content_type = response.headers().get(header::CONTENT_TYPE).cloned();
     let body = response
         .bytes()
         .await
-        .map_err(|e| ApiError::Unavailable(format!("the audit service's answer broke off: {e}")))?;
+        .map_err(|e| ApiError::Unavailable(format!("{}'s answer broke off: {e}", proxy.service)))?;
     if status.is_server_error() && !is_our_error(&body) {
-        // Not the audit service's own answer: a sidecar that could not reach it (Dapr answers
-        // 500 with `{"errorCode":"ERR_DIRECT_INVOKE",...}`) or a proxy in between.
-        tracing::warn!(%status, audit = %proxy.base, answer = %String::from_utf8_lossy(&body[..body.len().min(512)]),
-            "the audit service could not be reached");
-        return Err(ApiError::Unavailable(
-            "the audit service is unavailable; try again shortly".into(),
-        ));
+        // Not the service's own answer: a sidecar that could not reach it (Dapr answers 500
+        // with `{"errorCode":"ERR_DIRECT_INVOKE",...}`) or a proxy in between.
+        tracing::warn!(%status, service = proxy.service, url = %proxy.base,
+            answer = %String::from_utf8_lossy(&body[..body.len().min(512)]), "the service could not be reached");
+        return Err(unavailable());
     }
     let mut answer = (status, body).into_response();
     if let Some(content_type) = content_type {
@@ -86,7 +88,7 @@ mod tests {
     }
 
     async fn ask(base: &str) -> (StatusCode, Value) {
-        let response = super::router(base)
+        let response = super::router("/api/{user_id}/audit", "the audit service", base)
             .unwrap()
             .oneshot(
                 Request::builder()
