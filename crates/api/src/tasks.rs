@@ -69,12 +69,14 @@ impl TaskService {
     }
 
     async fn edit(&self, user_id: &str, id: TaskId, edit: TaskEdit) -> ApiResult<Task> {
-        let (task, event) = self
+        let (task, events) = self
             .store
             .edit_task(user_id, id, edit)
             .await?
             .ok_or(ApiError::NotFound("task"))?;
-        self.recorded(&event);
+        for event in &events {
+            self.recorded(event);
+        }
         Ok(task)
     }
 

@@ -3,7 +3,7 @@ use serde::{Deserialize, Serialize};
 use utoipa::ToSchema;
 use uuid::Uuid;
 
-use crate::task::{Priority, Recurrence, Task, TaskId, UserId};
+use crate::task::{Priority, Task, TaskId, UserId};
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize, ToSchema)]
 #[serde(rename_all = "snake_case")]
@@ -60,8 +60,13 @@ pub struct TaskData {
     pub tags: Vec<String>,
     #[serde(default)]
     pub due_date: Option<DateTime<Utc>>,
+    /// The rule's text: consumers keep it as it came (a rule this version cannot read is no
+    /// reason to refuse the event).
     #[serde(default)]
-    pub recurrence: Option<Recurrence>,
+    pub recurrence: Option<String>,
+    /// On a recurring series' new occurrence (`created`): the task it continues.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub continues: Option<TaskId>,
     /// The user's event number: 1 for their first change, then 2, 3... in commit order, with
     /// no gaps. Consumers use it to see order and gaps; events written before the numbering
     /// existed have none.
@@ -86,7 +91,8 @@ impl TaskEvent {
                 priority: task.priority,
                 tags: task.tags.clone(),
                 due_date: task.due_date,
-                recurrence: task.recurrence,
+                recurrence: task.recurrence.map(|r| r.to_string()),
+                continues: task.continues,
                 sequence: Some(sequence),
             },
         }

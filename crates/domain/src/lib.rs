@@ -8,13 +8,14 @@ pub mod chat;
 pub mod clock;
 pub mod event;
 pub mod notification;
+pub mod recurrence;
 pub mod task;
 pub mod validation;
 
 pub use audit::{AuditCursor, AuditEntry, AuditFilter, AuditOrder, AuditPage};
 pub use event::{EventType, TaskData, TaskEvent};
 pub use task::{
-    CreateTaskRequest, NewTask, Priority, Recurrence, SortKey, StatusFilter, Task, TaskChanges, TaskEdit, TaskId,
-    TaskQuery, UpdateTaskRequest, UserId,
+    CreateTaskRequest, DueFilter, NewTask, Priority, Recurrence, SortKey, StatusFilter, Task, TaskChanges, TaskEdit,
+    TaskId, TaskQuery, UpdateTaskRequest, UserId,
 };
 pub use validation::ValidationError;

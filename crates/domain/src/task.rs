@@ -3,6 +3,7 @@ use serde::{Deserialize, Deserializer, Serialize};
 use utoipa::ToSchema;
 
 use crate::event::EventType;
+pub use crate::recurrence::Recurrence;
 use crate::validation::{self, ValidationError};
 
 /// Task ids are the database's INTEGER serial, as in the customer's `audit_log.task_id INTEGER`.
@@ -38,34 +39,6 @@ impl Priority {
     }
 }
 
-/// Stored and returned with the task; nothing schedules occurrences yet (see docs/api.md).
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
-#[serde(rename_all = "snake_case")]
-pub enum Recurrence {
-    Daily,
-    Weekly,
-    Monthly,
-}
-
-impl Recurrence {
-    pub fn as_str(self) -> &'static str {
-        match self {
-            Recurrence::Daily => "daily",
-            Recurrence::Weekly => "weekly",
-            Recurrence::Monthly => "monthly",
-        }
-    }
-
-    pub fn parse(s: &str) -> Option<Self> {
-        match s {
-            "daily" => Some(Recurrence::Daily),
-            "weekly" => Some(Recurrence::Weekly),
-            "monthly" => Some(Recurrence::Monthly),
-            _ => None,
-        }
-    }
-}
-
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize, ToSchema)]
 pub struct Task {
     pub id: TaskId,
@@ -76,7 +49,13 @@ pub struct Task {
     pub priority: Priority,
     pub tags: Vec<String>,
     pub due_date: Option<DateTime<Utc>>,
+    /// The rule that makes the next occurrence when this one is completed (module `recurrence`).
+    #[schema(value_type = Option<String>, example = "every 2 weeks until 2027-03-01")]
     pub recurrence: Option<Recurrence>,
+    /// The earlier occurrence this task was made from, when it is one of a recurring series.
+    pub continues: Option<TaskId>,
+    /// The occurrence made when this one was completed: made once, whatever happens next.
+    pub continued_by: Option<TaskId>,
     pub created_at: DateTime<Utc>,
     pub updated_at: DateTime<Utc>,
 }
@@ -94,7 +73,9 @@ pub struct CreateTaskRequest {
     #[serde(default, deserialize_with = "due_date")]
     #[schema(value_type = Option<String>, format = DateTime)]
     pub due_date: Option<DateTime<Utc>>,
+    /// daily, weekly, monthly or every N days|weeks|months, optionally `until YYYY-MM-DD`.
     #[serde(default)]
+    #[schema(value_type = Option<String>, example = "weekly")]
     pub recurrence: Option<Recurrence>,
 }
 
@@ -116,7 +97,7 @@ pub struct UpdateTaskRequest {
     #[schema(value_type = Option<String>, format = DateTime)]
     pub due_date: Option<Option<DateTime<Utc>>>,
     #[serde(default, deserialize_with = "nullable")]
-    #[schema(value_type = Option<Recurrence>)]
+    #[schema(value_type = Option<String>, example = "every 3 days")]
     pub recurrence: Option<Option<Recurrence>>,
 }
 
@@ -139,7 +120,7 @@ impl NewTask {
             priority: req.priority.unwrap_or_default(),
             tags: validation::tags(req.tags.as_deref().unwrap_or(&[]))?,
             due_date: req.due_date,
-            recurrence: req.recurrence,
+            recurrence: until_not_before_due(req.recurrence, req.due_date)?,
         })
     }
 
@@ -155,10 +136,28 @@ impl NewTask {
             tags: self.tags,
             due_date: self.due_date,
             recurrence: self.recurrence,
+            continues: None,
+            continued_by: None,
             created_at: now,
             updated_at: now,
         }
     }
+}
+
+/// A series whose last day comes before its first occurrence is due is a mistake.
+fn until_not_before_due(
+    recurrence: Option<Recurrence>,
+    due_date: Option<DateTime<Utc>>,
+) -> Result<Option<Recurrence>, ValidationError> {
+    if let (Some(Recurrence { until: Some(until), .. }), Some(due)) = (recurrence, due_date)
+        && until < due.date_naive()
+    {
+        return Err(ValidationError::new(
+            "recurrence",
+            "the until date is before the task's due date",
+        ));
+    }
+    Ok(recurrence)
 }
 
 /// A validated, non-empty set of changes to a task.
@@ -208,6 +207,24 @@ pub enum TaskEdit {
 }
 
 impl Task {
+    /// The occurrence that follows this one, now completed at `completed_at`: the same task
+    /// due one interval on. `None` when it does not recur, or its series has ended, or its
+    /// next occurrence was made already (a completion undone and done again makes no second).
+    pub fn next_occurrence(&self, completed_at: DateTime<Utc>) -> Option<NewTask> {
+        if self.continued_by.is_some() {
+            return None;
+        }
+        let recurrence = self.recurrence?;
+        Some(NewTask {
+            title: self.title.clone(),
+            description: self.description.clone(),
+            priority: self.priority,
+            tags: self.tags.clone(),
+            due_date: Some(recurrence.next_due(self.due_date, completed_at)?),
+            recurrence: Some(recurrence),
+        })
+    }
+
     /// Applies an edit and says which event it makes.
     pub fn edit(&mut self, edit: TaskEdit, now: DateTime<Utc>) -> EventType {
         let changes = match edit {
@@ -287,6 +304,15 @@ pub struct TaskQuery {
     pub tag: Option<String>,
     #[serde(default)]
     pub priority: Option<Priority>,
+    /// `overdue`: pending tasks whose due date has passed.
+    #[serde(default)]
+    pub due: Option<DueFilter>,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, ToSchema)]
+#[serde(rename_all = "snake_case")]
+pub enum DueFilter {
+    Overdue,
 }
 
 impl TaskQuery {

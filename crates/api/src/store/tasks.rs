@@ -6,7 +6,7 @@ use async_trait::async_trait;
 use chrono::{DateTime, Utc};
 use db::{Dialect, Pools};
 use domain::{
-    EventType, NewTask, Priority, Recurrence, SortKey, StatusFilter, Task, TaskEdit, TaskEvent, TaskId, TaskQuery,
+    DueFilter, EventType, NewTask, Priority, SortKey, StatusFilter, Task, TaskEdit, TaskEvent, TaskId, TaskQuery,
 };
 use sqlx::types::Json;
 use sqlx::{AssertSqlSafe, FromRow};
@@ -19,8 +19,9 @@ pub trait TaskStore: Send + Sync {
     async fn list_tasks(&self, user_id: &str, query: &TaskQuery) -> db::Result<Vec<Task>>;
     async fn get_task(&self, user_id: &str, id: TaskId) -> db::Result<Option<Task>>;
     async fn create_task(&self, user_id: &str, task: NewTask) -> db::Result<(Task, TaskEvent)>;
-    /// `None` when the user has no such task.
-    async fn edit_task(&self, user_id: &str, id: TaskId, edit: TaskEdit) -> db::Result<Option<(Task, TaskEvent)>>;
+    /// `None` when the user has no such task. Completing a recurring task also creates its next
+    /// occurrence: then two events, `completed` and the new task's `created`.
+    async fn edit_task(&self, user_id: &str, id: TaskId, edit: TaskEdit) -> db::Result<Option<(Task, Vec<TaskEvent>)>>;
     async fn delete_task(&self, user_id: &str, id: TaskId) -> db::Result<Option<TaskEvent>>;
 }
 
@@ -39,6 +40,8 @@ pub struct TaskRow {
     tags: Json<Vec<String>>,
     due_date: Option<DateTime<Utc>>,
     recurrence: Option<String>,
+    continues: Option<i32>,
+    continued_by: Option<i32>,
     created_at: DateTime<Utc>,
     updated_at: DateTime<Utc>,
 }
@@ -54,15 +57,18 @@ impl From<TaskRow> for Task {
             priority: Priority::parse(&r.priority).unwrap_or_default(),
             tags: r.tags.0,
             due_date: r.due_date,
-            recurrence: r.recurrence.as_deref().and_then(Recurrence::parse),
+            // Stored only after validation, so it reads back.
+            recurrence: r.recurrence.as_deref().and_then(|r| r.parse().ok()),
+            continues: r.continues,
+            continued_by: r.continued_by,
             created_at: r.created_at,
             updated_at: r.updated_at,
         }
     }
 }
 
-const TASK_COLUMNS: &str =
-    "id, user_id, title, description, completed, priority, tags, due_date, recurrence, created_at, updated_at";
+const TASK_COLUMNS: &str = "id, user_id, title, description, completed, priority, tags, due_date, recurrence, \
+     continues, continued_by, created_at, updated_at";
 
 fn order_by(sort: SortKey) -> &'static str {
     match sort {
@@ -111,6 +117,7 @@ impl<DB: Dialect> TaskStore for SqlTasks<DB> {
              AND ($3 IS NULL OR search_text LIKE $3 ESCAPE '\\') \
              AND ($4 IS NULL OR priority = $4) \
              AND ($5 IS NULL OR {tag}) \
+             AND ($6 IS NULL OR (completed = FALSE AND due_date < $6)) \
              ORDER BY {order} LIMIT {LIST_LIMIT}",
             tag = DB::tags_contain(5),
             order = order_by(query.sort),
@@ -140,6 +147,7 @@ impl<DB: Dialect> TaskStore for SqlTasks<DB> {
             .bind(pattern)
             .bind(query.priority.map(|p| p.as_str().to_owned()))
             .bind(query.tag.as_deref().map(|t| t.trim().to_lowercase()))
+            .bind(query.due.map(|DueFilter::Overdue| domain::clock::now()))
             .fetch_all(&self.pools.reader)
             .await?;
         Ok(rows.into_iter().map(Task::from).collect())
@@ -157,35 +165,18 @@ impl<DB: Dialect> TaskStore for SqlTasks<DB> {
     }
 
     async fn create_task(&self, user_id: &str, new: NewTask) -> db::Result<(Task, TaskEvent)> {
-        let search = search_text(&new.title, &new.description);
         let mut tx = self.pools.writer.begin().await?;
         let sequence = SqlOutbox::<DB>::next_sequence(&mut tx, user_id).await?;
         // Read after the user's lock: their events' timestamps rise with their numbers.
         let now = domain::clock::now();
-        let row: TaskRow = sqlx::query_as(AssertSqlSafe(format!(
-            "INSERT INTO tasks (user_id, title, description, completed, priority, tags, due_date, recurrence, created_at, updated_at, search_text) \
-             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $9, $10) RETURNING {TASK_COLUMNS}"
-        )))
-        .bind(user_id.to_owned())
-        .bind(new.title)
-        .bind(new.description)
-        .bind(false)
-        .bind(new.priority.as_str().to_owned())
-        .bind(json(&new.tags)?)
-        .bind(new.due_date)
-        .bind(new.recurrence.map(|r| r.as_str().to_owned()))
-        .bind(now)
-        .bind(search)
-        .fetch_one(&mut *tx)
-        .await?;
-        let task = Task::from(row);
+        let task = Self::insert_task(&mut tx, user_id, new, None, now).await?;
         let event = TaskEvent::record(EventType::Created, &task, now, sequence);
         SqlOutbox::<DB>::append(&mut tx, &event).await?;
         tx.commit().await?;
         Ok((task, event))
     }
 
-    async fn edit_task(&self, user_id: &str, id: TaskId, edit: TaskEdit) -> db::Result<Option<(Task, TaskEvent)>> {
+    async fn edit_task(&self, user_id: &str, id: TaskId, edit: TaskEdit) -> db::Result<Option<(Task, Vec<TaskEvent>)>> {
         let mut tx = self.pools.writer.begin().await?;
         // First, as in every change: the user's lock. (No such task: the rollback returns it.)
         let sequence = SqlOutbox::<DB>::next_sequence(&mut tx, user_id).await?;
@@ -201,9 +192,22 @@ impl<DB: Dialect> TaskStore for SqlTasks<DB> {
         let mut task = Task::from(row);
         let now = domain::clock::now();
         let event_type = task.edit(edit, now);
+        // A recurring task's next occurrence is made with its completion, in this transaction:
+        // both or neither, and once (`continued_by` stays set).
+        let next = match event_type {
+            EventType::Completed => task.next_occurrence(now),
+            _ => None,
+        };
+        let next = match next {
+            Some(new) => Some(Self::insert_task(&mut tx, user_id, new, Some(task.id), now).await?),
+            None => None,
+        };
+        if let Some(next) = &next {
+            task.continued_by = Some(next.id);
+        }
         sqlx::query(
             "UPDATE tasks SET title = $1, description = $2, completed = $3, priority = $4, tags = $5, \
-             due_date = $6, recurrence = $7, updated_at = $8, search_text = $10 WHERE id = $9",
+             due_date = $6, recurrence = $7, updated_at = $8, search_text = $10, continued_by = $11 WHERE id = $9",
         )
         .bind(task.title.clone())
         .bind(task.description.clone())
@@ -211,16 +215,23 @@ impl<DB: Dialect> TaskStore for SqlTasks<DB> {
         .bind(task.priority.as_str().to_owned())
         .bind(json(&task.tags)?)
         .bind(task.due_date)
-        .bind(task.recurrence.map(|r| r.as_str().to_owned()))
+        .bind(task.recurrence.map(|r| r.to_string()))
         .bind(now)
         .bind(task.id)
         .bind(search_text(&task.title, &task.description))
+        .bind(task.continued_by)
         .execute(&mut *tx)
         .await?;
-        let event = TaskEvent::record(event_type, &task, now, sequence);
-        SqlOutbox::<DB>::append(&mut tx, &event).await?;
+        let mut events = vec![TaskEvent::record(event_type, &task, now, sequence)];
+        if let Some(next) = &next {
+            let sequence = SqlOutbox::<DB>::next_sequence(&mut tx, user_id).await?;
+            events.push(TaskEvent::record(EventType::Created, next, now, sequence));
+        }
+        for event in &events {
+            SqlOutbox::<DB>::append(&mut tx, event).await?;
+        }
         tx.commit().await?;
-        Ok(Some((task, event)))
+        Ok(Some((task, events)))
     }
 
     async fn delete_task(&self, user_id: &str, id: TaskId) -> db::Result<Option<TaskEvent>> {
@@ -238,5 +249,39 @@ impl<DB: Dialect> TaskStore for SqlTasks<DB> {
         SqlOutbox::<DB>::append(&mut tx, &event).await?;
         tx.commit().await?;
         Ok(Some(event))
+    }
+}
+
+#[db::sql_bounds(TaskRow)]
+impl<DB: Dialect> SqlTasks<DB> {
+    /// Inserts a task inside the caller's transaction; `continues` names the occurrence it
+    /// follows.
+    async fn insert_task(
+        transaction: &mut DB::Connection,
+        user_id: &str,
+        new: NewTask,
+        continues: Option<TaskId>,
+        now: DateTime<Utc>,
+    ) -> db::Result<Task> {
+        let search = search_text(&new.title, &new.description);
+        let row: TaskRow = sqlx::query_as(AssertSqlSafe(format!(
+            "INSERT INTO tasks (user_id, title, description, completed, priority, tags, due_date, recurrence, \
+             continues, created_at, updated_at, search_text) \
+             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $10, $11) RETURNING {TASK_COLUMNS}"
+        )))
+        .bind(user_id.to_owned())
+        .bind(new.title)
+        .bind(new.description)
+        .bind(false)
+        .bind(new.priority.as_str().to_owned())
+        .bind(json(&new.tags)?)
+        .bind(new.due_date)
+        .bind(new.recurrence.map(|r| r.to_string()))
+        .bind(continues)
+        .bind(now)
+        .bind(search)
+        .fetch_one(&mut *transaction)
+        .await?;
+        Ok(Task::from(row))
     }
 }

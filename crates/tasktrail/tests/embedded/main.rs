@@ -13,4 +13,5 @@ mod input;
 mod notifications;
 mod ops;
 mod preferences;
+mod recurrence;
 mod retention;
