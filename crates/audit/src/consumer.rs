@@ -5,6 +5,7 @@ use async_trait::async_trait;
 use domain::TaskEvent;
 use events::Subscriber;
 
+use crate::live::TrailFeed;
 use crate::store::AuditStore;
 
 /// Stores every event once: a redelivered event finds its `event_id` taken and is skipped.
@@ -14,11 +15,22 @@ use crate::store::AuditStore;
 pub struct AuditConsumer {
     store: Arc<dyn AuditStore>,
     retention: Duration,
+    feed: Option<Arc<TrailFeed>>,
 }
 
 impl AuditConsumer {
     pub fn new(store: Arc<dyn AuditStore>, retention: Duration) -> Self {
-        Self { store, retention }
+        Self {
+            store,
+            retention,
+            feed: None,
+        }
+    }
+
+    /// Tells `feed` whose entries each batch stored, for the open streams to send at once.
+    pub fn with_feed(mut self, feed: Arc<TrailFeed>) -> Self {
+        self.feed = Some(feed);
+        self
     }
 }
 
@@ -41,11 +53,18 @@ impl Subscriber for AuditConsumer {
         let stored = self.store.record(events).await?;
         let mut new_ids = Vec::with_capacity(events.len());
         let mut duplicate_ids = Vec::new();
+        let mut users = std::collections::BTreeSet::new();
         for (event, new) in events.iter().zip(&stored) {
             if *new {
-                new_ids.push(event.event_id.to_string())
+                new_ids.push(event.event_id.to_string());
+                users.insert(event.user_id.as_str());
             } else {
                 duplicate_ids.push(event.event_id.to_string())
+            }
+        }
+        if let Some(feed) = &self.feed {
+            for user_id in users {
+                feed.stored(user_id);
             }
         }
         // One line per batch, naming every event id: a line per event would cost more than

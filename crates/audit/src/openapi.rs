@@ -3,14 +3,14 @@
 
 use utoipa::OpenApi;
 
-use crate::trail;
+use crate::{stream, trail};
 
 // Re-exported so that handler annotations say `crate::openapi::…`.
 pub use web::openapi::{BearerAuth, ErrorBody, ErrorDetail, Forbidden, Unauthorized, Unavailable};
 
 #[derive(OpenApi)]
 #[openapi(
-    paths(trail::audit_trail),
+    paths(trail::audit_trail, stream::audit_stream),
     components(
         schemas(ErrorBody, ErrorDetail, domain::audit::AuditOrder),
         responses(Unauthorized, Forbidden, Unavailable)

@@ -9,7 +9,9 @@ use web::{ApiResult, Json, Query};
 use crate::AuditState;
 
 pub fn router() -> Router<AuditState> {
-    Router::new().route("/api/{user_id}/audit", get(audit_trail))
+    Router::new()
+        .route("/api/{user_id}/audit", get(audit_trail))
+        .route(crate::stream::STREAM_ROUTE, get(crate::stream::audit_stream))
 }
 
 /// The caller's own audit trail, oldest first unless `order=desc`.

@@ -11,6 +11,8 @@ use crate::token::{AuthError, Authenticator};
 #[derive(Debug, Clone)]
 pub struct AuthUser {
     pub user_id: String,
+    /// When the token expires (Unix seconds): a long-lived response (the trail's stream) ends then.
+    pub expires_at: u64,
 }
 
 impl<S> FromRequestParts<S> for AuthUser
@@ -29,8 +31,8 @@ where
             .map(str::trim)
             .filter(|t| !t.is_empty())
             .ok_or(AuthError::Missing)?;
-        let user_id = Arc::<Authenticator>::from_ref(state).verify(token).await?;
-        Ok(AuthUser { user_id })
+        let (user_id, expires_at) = Arc::<Authenticator>::from_ref(state).verify(token).await?;
+        Ok(AuthUser { user_id, expires_at })
     }
 }
 
@@ -39,6 +41,8 @@ where
 #[derive(Debug, Clone)]
 pub struct Owner {
     pub user_id: String,
+    /// When the token expires (Unix seconds).
+    pub expires_at: u64,
 }
 
 impl<S> FromRequestParts<S> for Owner
@@ -63,6 +67,7 @@ where
         }
         Ok(Owner {
             user_id: caller.user_id,
+            expires_at: caller.expires_at,
         })
     }
 }

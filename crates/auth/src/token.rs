@@ -111,15 +111,17 @@ impl Authenticator {
 
     /// Returns the token's user id: our own token's `sub`, or an external token's `sub` in
     /// the external namespace.
-    pub async fn verify(&self, token: &str) -> Result<String, AuthError> {
+    /// The caller's user id and when the token expires (Unix seconds).
+    pub async fn verify(&self, token: &str) -> Result<(String, u64), AuthError> {
         // `alg: none` and unknown algorithms fail here: the header does not parse.
         let header = jsonwebtoken::decode_header(token).map_err(|e| AuthError::Invalid(e.to_string()))?;
-        let user_id = match header.alg {
+        let caller = match header.alg {
             Algorithm::HS256 => {
                 let mut validation = validation(Algorithm::HS256);
                 // Our tokens carry no `aud` (and never did: tokens issued earlier stay valid).
                 validation.validate_aud = false;
-                decode(token, &self.decoding, &validation)?.sub
+                let claims = decode(token, &self.decoding, &validation)?;
+                (claims.sub, claims.exp)
             }
             alg @ (Algorithm::EdDSA | Algorithm::RS256) => {
                 let external = self
@@ -137,16 +139,17 @@ impl Authenticator {
                 validation.set_required_spec_claims(&["exp", "sub", "iss", "aud"]);
                 validation.set_issuer(&[&external.issuer]);
                 validation.set_audience(&[&external.audience]);
-                external_user_id(decode(token, &key, &validation)?.sub)?
+                let claims = decode(token, &key, &validation)?;
+                (external_user_id(claims.sub)?, claims.exp)
             }
             other => {
                 return Err(AuthError::Invalid(format!("{other:?} tokens are not accepted")));
             }
         };
-        if user_id.is_empty() {
+        if caller.0.is_empty() {
             return Err(AuthError::Invalid("token has an empty subject".into()));
         }
-        Ok(user_id)
+        Ok(caller)
     }
 }
 
@@ -197,7 +200,7 @@ mod tests {
     async fn issued_tokens_verify_to_their_user() {
         let a = auth();
         let token = a.issue("user-1").unwrap();
-        assert_eq!(a.verify(&token).await.unwrap(), "user-1");
+        assert_eq!(a.verify(&token).await.unwrap().0, "user-1");
     }
 
     #[tokio::test]

@@ -82,6 +82,12 @@ impl App {
         self
     }
 
+    /// Cancelled when the server stops accepting connections (after the drain), for responses
+    /// that would not end by themselves.
+    pub fn closing(&self) -> CancellationToken {
+        self.server.closing()
+    }
+
     /// The route (its template) bounds its requests itself, beyond the request timeout.
     pub fn own_deadline(&mut self, route: &'static str) -> &mut Self {
         self.server.own_deadline(route);

@@ -10,7 +10,7 @@ use api::chat::agent::Agent;
 use api::chat::offline::OfflineAgent;
 use api::chat::openai::{OpenAiAgent, OpenAiConfig};
 use api::chat::service::ChatLimits;
-use audit::{AuditConsumer, AuditState, RetentionPurger};
+use audit::{AuditConsumer, AuditState, RetentionPurger, TrailFeed};
 use auth::Authenticator;
 use events::{Outbox, OutboxRelay, RelayConfig, Sink, Subscriber};
 use tokio::sync::Notify;
@@ -112,14 +112,21 @@ pub async fn audit(
         .database("audit_database", url, max_connections, &audit::store::MIGRATIONS)
         .await?;
     let store = audit::store::open(database);
+    let feed = Arc::new(TrailFeed::default());
+    let closing = app.closing();
     app.routes(audit::router(AuditState {
         store: store.clone(),
         auth,
+        feed: feed.clone(),
+        closing,
     }))
-    .document(audit::openapi::document());
+    .document(audit::openapi::document())
+    .own_deadline(audit::stream::STREAM_ROUTE);
     let purger = RetentionPurger::new(store.clone(), retention.audit_retention, retention.audit_purge_interval);
     app.background(move |stop| purger.run(stop));
-    Ok(Arc::new(AuditConsumer::new(store, retention.audit_retention)))
+    Ok(Arc::new(
+        AuditConsumer::new(store, retention.audit_retention).with_feed(feed),
+    ))
 }
 
 /// Adds the notification flow on the database at `url`: the queue and its sender, and the

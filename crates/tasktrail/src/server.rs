@@ -53,6 +53,9 @@ pub struct Server {
     addr: SocketAddr,
     drain: Duration,
     draining: Draining,
+    /// Cancelled when the server stops accepting connections, after the drain: responses that
+    /// would never end by themselves (event streams) end then.
+    closing: CancellationToken,
     limits: RequestLimits,
     metrics_addr: Option<SocketAddr>,
 }
@@ -73,6 +76,7 @@ impl Server {
             addr,
             drain,
             draining: Draining::default(),
+            closing: CancellationToken::new(),
             limits: RequestLimits {
                 timeout: Duration::from_secs(30),
                 own_deadline: Vec::new(),
@@ -83,6 +87,10 @@ impl Server {
 
     pub fn draining(&self) -> Draining {
         self.draining.clone()
+    }
+
+    pub fn closing(&self) -> CancellationToken {
+        self.closing.clone()
     }
 
     /// Longest a request may take before it is answered 408.
@@ -145,7 +153,8 @@ impl Server {
             .map(|task| tokio::spawn(task(background_stop.clone())))
             .collect();
 
-        let (drain, draining, server_stop) = (self.drain, self.draining.clone(), stop.clone());
+        let (drain, draining, server_stop, closing) =
+            (self.drain, self.draining.clone(), stop.clone(), self.closing.clone());
         let stop_accepting = async move {
             server_stop.cancelled().await;
             draining.begin();
@@ -154,6 +163,7 @@ impl Server {
                 tokio::time::sleep(drain).await;
             }
             tracing::info!("no longer accepting connections; finishing in-flight requests");
+            closing.cancel();
         };
         let done = tokio::spawn(async move {
             axum::serve(listener, app.into_make_service_with_connect_info::<SocketAddr>())

@@ -35,6 +35,14 @@ pub async fn start(args: ApiArgs) -> anyhow::Result<Running> {
         &args.audit_url,
     )?)
     .document(audit::openapi::document())
+    .own_deadline(audit::stream::STREAM_ROUTE);
+    let closing = app.closing();
+    app.routes(service_proxy::streaming_router(
+        audit::stream::STREAM_ROUTE,
+        "the audit service",
+        &args.audit_url,
+        closing,
+    )?)
     .routes(service_proxy::router(
         "/api/{user_id}/notifications",
         "the notification service",

@@ -3,16 +3,20 @@
 //! notification service, which checks the token itself. One origin for the UI and for clients.
 //! The service's URL is the service itself (the local stack) or Dapr service invocation through
 //! the api's own sidecar (`http://127.0.0.1:3500/v1.0/invoke/audit/method`, the Helm chart),
-//! where the service needs no Service and no open port of its own.
+//! where the service needs no Service and no open port of its own. The trail's stream
+//! (`/api/{user_id}/audit/stream`) is passed on as it comes, until the api closes.
 
 use std::sync::Arc;
 use std::time::Duration;
 
 use axum::Router;
+use axum::body::Body;
 use axum::extract::State;
 use axum::http::{HeaderMap, Uri, header};
 use axum::response::{IntoResponse, Response};
 use axum::routing::get;
+use futures::StreamExt;
+use tokio_util::sync::CancellationToken;
 use web::ApiError;
 
 struct ServiceProxy {
@@ -20,6 +24,8 @@ struct ServiceProxy {
     /// What users are told is unavailable, e.g. "the audit service".
     service: &'static str,
     base: String,
+    /// Set for a stream: its successful answers are passed on as they come, until this.
+    stream_until: Option<CancellationToken>,
 }
 
 /// Passes `GET route` on to the service at `base`.
@@ -28,6 +34,29 @@ pub fn router(route: &str, service: &'static str, base: &str) -> anyhow::Result<
         http: reqwest::Client::builder().timeout(Duration::from_secs(10)).build()?,
         service,
         base: base.trim_end_matches('/').to_owned(),
+        stream_until: None,
+    });
+    Ok(Router::new().route(route, get(forward)).with_state(proxy))
+}
+
+/// Passes `GET route`, a stream that does not end by itself, on to the service at `base`; it
+/// ends when `closing` is cancelled (the api shuts down), or when the service goes quiet for
+/// longer than its heartbeat allows.
+pub fn streaming_router(
+    route: &str,
+    service: &'static str,
+    base: &str,
+    closing: CancellationToken,
+) -> anyhow::Result<Router> {
+    let proxy = Arc::new(ServiceProxy {
+        http: reqwest::Client::builder()
+            .connect_timeout(Duration::from_secs(10))
+            // Three missed heartbeats (15 s each): the service is gone.
+            .read_timeout(Duration::from_secs(45))
+            .build()?,
+        service,
+        base: base.trim_end_matches('/').to_owned(),
+        stream_until: Some(closing),
     });
     Ok(Router::new().route(route, get(forward)).with_state(proxy))
 }
@@ -36,8 +65,14 @@ async fn forward(State(proxy): State<Arc<ServiceProxy>>, uri: Uri, headers: Head
     let unavailable = || ApiError::Unavailable(format!("{} is unavailable; try again shortly", proxy.service));
     let path = uri.path_and_query().map(|p| p.as_str()).unwrap_or("/");
     let mut request = proxy.http.get(format!("{}{path}", proxy.base));
-    if let Some(authorization) = headers.get(header::AUTHORIZATION) {
-        request = request.header(header::AUTHORIZATION, authorization);
+    for name in [
+        header::AUTHORIZATION,
+        header::ACCEPT,
+        header::HeaderName::from_static("last-event-id"),
+    ] {
+        if let Some(value) = headers.get(&name) {
+            request = request.header(name, value);
+        }
     }
     let response = request.send().await.map_err(|e| {
         tracing::warn!(error = %e, service = proxy.service, url = %proxy.base, "the service did not answer");
@@ -45,6 +80,15 @@ async fn forward(State(proxy): State<Arc<ServiceProxy>>, uri: Uri, headers: Head
     })?;
     let status = response.status();
     let content_type = response.headers().get(header::CONTENT_TYPE).cloned();
+    if let (Some(closing), true) = (&proxy.stream_until, status.is_success()) {
+        let closing = closing.clone();
+        let body = Body::from_stream(response.bytes_stream().take_until(closing.cancelled_owned()));
+        let mut answer = (status, body).into_response();
+        if let Some(content_type) = content_type {
+            answer.headers_mut().insert(header::CONTENT_TYPE, content_type);
+        }
+        return Ok(answer);
+    }
     let body = response
         .bytes()
         .await

@@ -159,6 +159,11 @@ impl TestApp {
         trail(&self.client, &self.base, user).await
     }
 
+    /// Begins the server's shutdown, as SIGTERM does.
+    pub fn shutdown(&self) {
+        self._server.shutdown();
+    }
+
     pub async fn wait_for_trail(&self, user: &User, count: usize) -> Vec<Value> {
         wait_for_trail(&self.client, &self.base, user, count, Duration::from_secs(5)).await
     }

@@ -15,3 +15,4 @@ mod ops;
 mod preferences;
 mod recurrence;
 mod retention;
+mod stream;
