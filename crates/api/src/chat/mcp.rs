@@ -8,10 +8,11 @@ use auth::{AuthUser, Authenticator};
 use axum::Router;
 use axum::extract::{FromRequestParts, Request, State};
 use axum::http::request::Parts;
+use axum::http::{Method, StatusCode};
 use axum::middleware::{self, Next};
 use axum::response::Response;
 use rmcp::model::{
-    CallToolRequestParams, CallToolResponse, CallToolResult, ContentBlock, ErrorData, ListToolsResult,
+    CallToolRequestParams, CallToolResponse, CallToolResult, ContentBlock, ErrorData, Implementation, ListToolsResult,
     PaginatedRequestParams, ServerCapabilities, ServerConfig, Tool,
 };
 use rmcp::service::RequestContext;
@@ -24,6 +25,12 @@ use web::ApiError;
 use super::tools::{TaskTools, specs};
 use crate::rate_limit::RateLimiter;
 use crate::tasks::TaskService;
+
+const INSTRUCTIONS: &str = "tasktrail is a todo list. These tools act on the signed-in user's tasks (the \
+bearer token's user): add, list, search, complete, update and delete tasks, each with a priority (low, medium, \
+high), tags, a due date and a recurrence rule (daily, weekly, monthly, every N days|weeks|months, optionally \
+'until YYYY-MM-DD'). list_tasks filters by status, tag, priority and text. Never guess a task id: list or search \
+first. Every change is recorded in the user's audit trail, as a change made in the web UI or the REST API is.";
 
 #[derive(Clone)]
 pub struct McpTools {
@@ -44,10 +51,14 @@ fn tool_list() -> Vec<Tool> {
 }
 
 impl ServerHandler for McpTools {
+    /// Left to rmcp, clients would see the SDK's own name and version (`rmcp 3.11.0`).
     fn get_info(&self) -> ServerConfig {
-        ServerConfig::new(ServerCapabilities::builder().enable_tools().build()).with_instructions(
-            "Tools over the signed-in user's tasktrail todo list. Every change is recorded in the user's audit trail.",
-        )
+        ServerConfig::new(ServerCapabilities::builder().enable_tools().build())
+            .with_server_info(
+                Implementation::new("tasktrail", env!("CARGO_PKG_VERSION"))
+                    .with_description("An event-driven todo list with an audit trail of every change"),
+            )
+            .with_instructions(INSTRUCTIONS)
     }
 
     async fn list_tools(
@@ -111,6 +122,7 @@ pub fn router(tasks: TaskService, authenticator: Arc<Authenticator>, requests_pe
     );
     Router::new()
         .nest_service("/mcp", service)
+        .layer(middleware::from_fn(session_closed))
         .layer(middleware::from_fn_with_state(
             Arc::new(Gate {
                 authenticator,
@@ -126,4 +138,16 @@ async fn require_token(State(gate): State<Arc<Gate>>, request: Request, next: Ne
     gate.per_user.take(&user.user_id)?.keep();
     parts.extensions.insert(user);
     Ok(next.run(Request::from_parts(parts, body)).await)
+}
+
+/// rmcp answers a session's DELETE with 202 Accepted, though the session is already closed when
+/// it answers; MCP clients (the official Python SDK among them) expect 200 or 204 and report
+/// anything else as a failed termination.
+async fn session_closed(request: Request, next: Next) -> Response {
+    let delete = request.method() == Method::DELETE;
+    let mut response = next.run(request).await;
+    if delete && response.status() == StatusCode::ACCEPTED {
+        *response.status_mut() = StatusCode::NO_CONTENT;
+    }
+    response
 }

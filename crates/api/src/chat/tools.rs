@@ -6,10 +6,9 @@
 use std::sync::Mutex;
 
 use domain::chat::ToolCallRecord;
-use domain::{CreateTaskRequest, StatusFilter, Task, TaskId, TaskQuery, UpdateTaskRequest};
-use serde::Deserialize;
+use domain::{Task, TaskId, TaskQuery, UpdateTaskRequest};
 use serde::de::DeserializeOwned;
-use serde_json::{Value, json};
+use serde_json::{Map, Value, json};
 use web::ApiError;
 
 use crate::tasks::TaskService;
@@ -26,6 +25,25 @@ pub fn specs() -> Vec<ToolSpec> {
     let user_id = json!({"type": "string", "description": "Optional; if given it must be the signed-in user's id."});
     let status =
         json!({"type": "string", "enum": ["all", "pending", "completed"], "description": "Which tasks; default all."});
+    let priority = json!({"type": "string", "enum": ["low", "medium", "high"]});
+    let tags = json!({"type": "array", "items": {"type": "string"},
+        "description": "Up to 20 tags of 1 to 50 characters each (stored lowercase)."});
+    let due_date = "An RFC 3339 timestamp (2026-12-01T17:00:00Z) or a date (2026-12-01, midnight UTC).";
+    let recurrence = "daily, weekly, monthly or every N days|weeks|months (N 1 to 365), optionally followed by \
+        until YYYY-MM-DD; completing the task then creates its next occurrence.";
+    let filters = |extra: (&str, Value)| {
+        let mut properties = json!({
+            "status": status,
+            "tag": {"type": "string", "description": "Only tasks with this tag."},
+            "priority": {"type": "string", "enum": ["low", "medium", "high"], "description": "Only tasks of this priority."},
+            "due": {"type": "string", "description": "overdue: only pending tasks whose due date has passed."},
+            "sort": {"type": "string", "enum": ["created", "title", "due_date", "priority"],
+                "description": "created (newest first, the default), title, due_date (soonest first) or priority (high first)."},
+            "user_id": user_id,
+        });
+        properties[extra.0] = extra.1;
+        properties
+    };
     vec![
         ToolSpec {
             name: "add_task",
@@ -33,24 +51,32 @@ pub fn specs() -> Vec<ToolSpec> {
             parameters: json!({"type": "object", "properties": {
                 "title": {"type": "string", "description": "1 to 200 characters."},
                 "description": {"type": "string", "description": "Up to 1000 characters."},
+                "priority": {"type": "string", "enum": ["low", "medium", "high"], "description": "Default medium."},
+                "tags": tags,
+                "due_date": {"type": "string", "description": due_date},
+                "recurrence": {"type": "string", "description": recurrence},
                 "user_id": user_id}, "required": ["title"], "additionalProperties": false}),
         },
         ToolSpec {
             name: "list_tasks",
-            description: "List the user's tasks, newest first. Returns [{id, title, completed}].",
-            parameters: json!({"type": "object", "properties": {"status": status, "user_id": user_id},
+            description: "List the user's tasks, newest first unless sorted otherwise. \
+                Returns [{id, title, completed, priority, tags, due_date, recurrence}].",
+            parameters: json!({"type": "object",
+                "properties": filters(("q", json!({"type": "string",
+                    "description": "Only tasks whose title or description contains this text (any case)."}))),
                 "additionalProperties": false}),
         },
         ToolSpec {
             name: "search_tasks",
-            description: "Find the user's tasks whose title or description contains the text (any case). Returns [{id, title, completed}].",
-            parameters: json!({"type": "object", "properties": {
-                "query": {"type": "string"}, "status": status, "user_id": user_id},
+            description: "Find the user's tasks whose title or description contains the text (any case). \
+                Returns [{id, title, completed, priority, tags, due_date, recurrence}].",
+            parameters: json!({"type": "object", "properties": filters(("query", json!({"type": "string"}))),
                 "required": ["query"], "additionalProperties": false}),
         },
         ToolSpec {
             name: "complete_task",
-            description: "Mark a task completed. Returns {task_id, status, title}; status is already_completed if it was.",
+            description: "Mark a task completed (a recurring task's next occurrence is created). \
+                Returns {task_id, status, title}; status is already_completed if it was.",
             parameters: json!({"type": "object", "properties": {"task_id": task_id, "user_id": user_id},
                 "required": ["task_id"], "additionalProperties": false}),
         },
@@ -62,9 +88,14 @@ pub fn specs() -> Vec<ToolSpec> {
         },
         ToolSpec {
             name: "update_task",
-            description: "Change a task's title and/or description. Returns {task_id, status, title}.",
+            description: "Change a task's title, description, priority, tags, due date or recurrence (only the \
+                fields given; null clears the due date or the recurrence). Returns {task_id, status, title}.",
             parameters: json!({"type": "object", "properties": {
                 "task_id": task_id, "title": {"type": "string"}, "description": {"type": "string"},
+                "priority": priority,
+                "tags": {"type": "array", "items": {"type": "string"}, "description": "The task's new tags, replacing the old."},
+                "due_date": {"type": ["string", "null"], "description": due_date},
+                "recurrence": {"type": ["string", "null"], "description": recurrence},
                 "user_id": user_id}, "required": ["task_id"], "additionalProperties": false}),
         },
     ]
@@ -89,54 +120,11 @@ impl From<ApiError> for ToolError {
     }
 }
 
-#[derive(Deserialize)]
-#[serde(deny_unknown_fields)]
-struct AddTask {
-    title: String,
-    #[serde(default)]
-    description: Option<String>,
-    #[serde(default)]
-    user_id: Option<String>,
-}
-
-#[derive(Deserialize)]
-#[serde(deny_unknown_fields)]
-struct ListTasks {
-    #[serde(default)]
-    status: Option<StatusFilter>,
-    #[serde(default)]
-    user_id: Option<String>,
-}
-
-#[derive(Deserialize)]
-#[serde(deny_unknown_fields)]
-struct SearchTasks {
-    query: String,
-    #[serde(default)]
-    status: Option<StatusFilter>,
-    #[serde(default)]
-    user_id: Option<String>,
-}
-
-#[derive(Deserialize)]
-#[serde(deny_unknown_fields)]
-struct TaskRef {
-    task_id: TaskId,
-    #[serde(default)]
-    user_id: Option<String>,
-}
-
-#[derive(Deserialize)]
-#[serde(deny_unknown_fields)]
-struct UpdateTask {
-    task_id: TaskId,
-    #[serde(default)]
-    title: Option<String>,
-    #[serde(default)]
-    description: Option<String>,
-    #[serde(default)]
-    user_id: Option<String>,
-}
+/// The task fields a tool passes on as REST's request body carries them, so that they are read
+/// and validated by the same code (`CreateTaskRequest`, `UpdateTaskRequest`).
+const TASK_FIELDS: [&str; 6] = ["title", "description", "priority", "tags", "due_date", "recurrence"];
+/// The list filters a tool passes on as REST's query string carries them (`TaskQuery`).
+const FILTERS: [&str; 6] = ["status", "tag", "priority", "due", "q", "sort"];
 
 /// The tools, acting for one user.
 pub struct TaskTools {
@@ -152,31 +140,26 @@ impl TaskTools {
     pub async fn call(&self, name: &str, arguments: &Value) -> Result<Value, ToolError> {
         match name {
             "add_task" => {
-                let args: AddTask = self.arguments(arguments, |a: &AddTask| a.user_id.as_deref())?;
-                let task = self
-                    .tasks
-                    .create(
-                        &self.user_id,
-                        CreateTaskRequest {
-                            title: args.title,
-                            description: args.description,
-                            ..Default::default()
-                        },
-                    )
-                    .await?;
+                let args = self.arguments(arguments, &TASK_FIELDS)?;
+                let task = self.tasks.create(&self.user_id, parse(args)?).await?;
                 Ok(changed(&task, "created"))
             }
             "list_tasks" => {
-                let args: ListTasks = self.arguments(arguments, |a: &ListTasks| a.user_id.as_deref())?;
-                self.find(args.status.unwrap_or_default(), None).await
+                let args = self.arguments(arguments, &FILTERS)?;
+                self.find(args).await
             }
             "search_tasks" => {
-                let args: SearchTasks = self.arguments(arguments, |a: &SearchTasks| a.user_id.as_deref())?;
-                self.find(args.status.unwrap_or_default(), Some(args.query)).await
+                let mut args = self.arguments(arguments, &["query", "status", "tag", "priority", "due", "sort"])?;
+                let text = args
+                    .remove("query")
+                    .ok_or_else(|| ToolError("invalid arguments: missing field `query`".into()))?;
+                args.insert("q".into(), text);
+                self.find(args).await
             }
             "complete_task" => {
-                let args: TaskRef = self.arguments(arguments, |a: &TaskRef| a.user_id.as_deref())?;
-                let task = self.tasks.get(&self.user_id, args.task_id).await?;
+                let mut args = self.arguments(arguments, &["task_id"])?;
+                let id = task_id(&mut args)?;
+                let task = self.tasks.get(&self.user_id, id).await?;
                 if task.completed {
                     return Ok(changed(&task, "already_completed"));
                 }
@@ -184,64 +167,90 @@ impl TaskTools {
                     completed: Some(true),
                     ..Default::default()
                 };
-                let task = self.tasks.update(&self.user_id, args.task_id, update).await?;
+                let task = self.tasks.update(&self.user_id, id, update).await?;
                 Ok(changed(&task, "completed"))
             }
             "delete_task" => {
-                let args: TaskRef = self.arguments(arguments, |a: &TaskRef| a.user_id.as_deref())?;
-                let event = self.tasks.delete(&self.user_id, args.task_id).await?;
+                let mut args = self.arguments(arguments, &["task_id"])?;
+                let event = self.tasks.delete(&self.user_id, task_id(&mut args)?).await?;
                 Ok(json!({"task_id": event.task_id, "status": "deleted", "title": event.task_data.title}))
             }
             "update_task" => {
-                let args: UpdateTask = self.arguments(arguments, |a: &UpdateTask| a.user_id.as_deref())?;
-                if args.title.is_none() && args.description.is_none() {
-                    return Err(ToolError("give a new title or a new description".into()));
+                let mut args = self.arguments(arguments, &[&["task_id"][..], &TASK_FIELDS[..]].concat())?;
+                let id = task_id(&mut args)?;
+                if args.is_empty() {
+                    return Err(ToolError(format!(
+                        "give at least one of {} to change",
+                        TASK_FIELDS.join(", ")
+                    )));
                 }
-                let update = UpdateTaskRequest {
-                    title: args.title,
-                    description: args.description,
-                    ..Default::default()
-                };
-                let task = self.tasks.update(&self.user_id, args.task_id, update).await?;
+                let task = self.tasks.update(&self.user_id, id, parse(args)?).await?;
                 Ok(changed(&task, "updated"))
             }
             other => Err(ToolError(format!("there is no tool named {other}"))),
         }
     }
 
-    fn arguments<T: DeserializeOwned>(
-        &self,
-        arguments: &Value,
-        user_id: impl Fn(&T) -> Option<&str>,
-    ) -> Result<T, ToolError> {
-        let arguments = if arguments.is_null() {
-            json!({})
-        } else {
-            arguments.clone()
+    /// The arguments as an object holding only the named fields, less `user_id`, which must be
+    /// the signed-in user's if given.
+    fn arguments(&self, arguments: &Value, allowed: &[&str]) -> Result<Map<String, Value>, ToolError> {
+        let mut arguments = match arguments {
+            Value::Null => Map::new(),
+            Value::Object(arguments) => arguments.clone(),
+            _ => return Err(ToolError("invalid arguments: expected an object".into())),
         };
-        let parsed: T = serde_json::from_value(arguments).map_err(|e| ToolError(format!("invalid arguments: {e}")))?;
-        match user_id(&parsed) {
-            Some(given) if given != self.user_id => Err(ToolError(
+        if let Some(unknown) = arguments
+            .keys()
+            .find(|k| *k != "user_id" && !allowed.contains(&k.as_str()))
+        {
+            return Err(ToolError(format!(
+                "invalid arguments: unknown field `{unknown}`, expected one of {}",
+                allowed.join(", ")
+            )));
+        }
+        match arguments.remove("user_id") {
+            None | Some(Value::Null) => Ok(arguments),
+            Some(Value::String(given)) if given == self.user_id => Ok(arguments),
+            Some(_) => Err(ToolError(
                 "user_id must be the signed-in user's id; these tools act only for the signed-in user".into(),
             )),
-            _ => Ok(parsed),
         }
     }
 
-    async fn find(&self, status: StatusFilter, text: Option<String>) -> Result<Value, ToolError> {
-        let query = TaskQuery {
-            status,
-            q: text,
-            ..Default::default()
-        };
+    async fn find(&self, mut filters: Map<String, Value>) -> Result<Value, ToolError> {
+        // A client that sends null for a filter it does not use means no filter, as an absent
+        // query parameter does.
+        filters.retain(|_, value| !value.is_null());
+        let query: TaskQuery = parse(filters)?;
         let tasks = self.tasks.list(&self.user_id, &query).await?;
-        Ok(Value::Array(
-            tasks
-                .iter()
-                .map(|t| json!({"id": t.id, "title": t.title, "completed": t.completed}))
-                .collect(),
-        ))
+        Ok(Value::Array(tasks.iter().map(listed).collect()))
     }
+}
+
+/// Reads the arguments as REST reads its body or query string: the same types, the same
+/// messages for a bad value (an unknown priority, an invalid date or recurrence rule).
+fn parse<T: DeserializeOwned>(arguments: Map<String, Value>) -> Result<T, ToolError> {
+    serde_json::from_value(Value::Object(arguments)).map_err(|e| ToolError(format!("invalid arguments: {e}")))
+}
+
+fn task_id(arguments: &mut Map<String, Value>) -> Result<TaskId, ToolError> {
+    let id = arguments
+        .remove("task_id")
+        .ok_or_else(|| ToolError("invalid arguments: missing field `task_id`".into()))?;
+    serde_json::from_value(id).map_err(|e| ToolError(format!("invalid arguments: task_id: {e}")))
+}
+
+/// A task in a list: the documented `{id, title, completed}` and the fields a user sets.
+fn listed(task: &Task) -> Value {
+    json!({
+        "id": task.id,
+        "title": task.title,
+        "completed": task.completed,
+        "priority": task.priority,
+        "tags": task.tags,
+        "due_date": task.due_date,
+        "recurrence": task.recurrence,
+    })
 }
 
 fn changed(task: &Task, status: &str) -> Value {
