@@ -3,7 +3,8 @@
 import { after, before, test } from "node:test";
 import assert from "node:assert/strict";
 import { spawn } from "node:child_process";
-import { mkdtempSync, mkdirSync, rmSync } from "node:fs";
+import { mkdtempSync, mkdirSync, readFileSync, rmSync } from "node:fs";
+import { createRequire } from "node:module";
 import { createServer } from "node:net";
 import { tmpdir } from "node:os";
 import { dirname, join, resolve } from "node:path";
@@ -15,6 +16,8 @@ const repo = resolve(here, "..");
 const binary = process.env.TASKTRAIL_BIN ?? join(process.env.CARGO_TARGET_DIR ?? join(repo, "target"), "debug/tasktrail");
 const screenshots = join(repo, "docs/screenshots");
 const TIMEOUT = 10_000;
+// axe-core (Deque's accessibility rules), pinned in package.json; run on every view.
+const axeSource = readFileSync(createRequire(import.meta.url).resolve("axe-core/axe.min.js"), "utf8");
 
 let server;
 let base;
@@ -65,7 +68,7 @@ after(async () => {
 
 /** A fresh browser context and page that records console errors and page errors. */
 async function openPage(options = {}) {
-  const context = await browser.newContext({ viewport: { width: 1280, height: 860 }, ...options });
+  const context = await browser.newContext({ viewport: { width: 1280, height: 860 }, locale: "en-US", timezoneId: "UTC", ...options });
   const page = await context.newPage();
   page.setDefaultTimeout(TIMEOUT);
   const problems = [];
@@ -76,6 +79,16 @@ async function openPage(options = {}) {
   page.on("pageerror", (error) => problems.push(String(error)));
   await page.goto(base);
   return { context, page, problems };
+}
+
+/** Runs axe-core on what the page shows now and fails on any violation, naming each. */
+async function assertAccessible(page, view) {
+  // Evaluated through the DevTools protocol, which the page's CSP does not govern: the policy
+  // under test stays exactly as served.
+  await page.evaluate(axeSource);
+  const { violations } = await page.evaluate(() => window.axe.run(document, { resultTypes: ["violations"] }));
+  const found = violations.map((v) => `${v.id} (${v.impact}): ${v.help} at ${v.nodes.map((n) => n.target.join(" ")).join(", ")}`);
+  assert.deepEqual(found, [], `axe-core finds accessibility problems on ${view}`);
 }
 
 let emails = 0;
@@ -100,6 +113,14 @@ async function rest(user, method, path, body) {
   return response.status === 204 ? null : response.json();
 }
 
+/** YYYY-MM-DD of today plus `days`, in UTC (the pages' time zone unless a test says otherwise). */
+const utcDay = (days) => new Date(Date.now() + days * 86_400_000).toISOString().slice(0, 10);
+/** YYYY-MM-DD of today in a time zone. */
+const dayIn = (timeZone) => new Intl.DateTimeFormat("en-CA", { timeZone }).format(new Date());
+/** How the UI writes a plain date: "Jan 31, 2030". */
+const shownDate = (day) => new Date(`${day}T12:00:00Z`).toLocaleDateString("en-US", { day: "numeric", month: "short", year: "numeric", timeZone: "UTC" });
+const plusDays = (day, days) => new Date(Date.parse(`${day}T00:00:00Z`) + days * 86_400_000).toISOString().slice(0, 10);
+
 const taskRow = (page, title) => page.locator("[data-task-list] li.task", { hasText: title });
 const eventTypes = (page) => page.locator("[data-events] .event .badge").allTextContents();
 
@@ -109,7 +130,17 @@ async function waitForEvents(page, count) {
 
 test("sign up, create, edit, complete and delete a task; the audit page shows the four events in order", async () => {
   const { context, page, problems } = await openPage();
+  await page.getByRole("heading", { name: "Sign in to tasktrail" }).waitFor();
+  await assertAccessible(page, "the sign-in page");
   await page.screenshot({ path: join(screenshots, "sign-in.png") });
+  await page.getByRole("button", { name: "Create an account instead" }).click();
+  await page.getByRole("heading", { name: "Create your tasktrail account" }).waitFor();
+  await page.getByLabel("Email", { exact: true }).fill("someone@example.com");
+  await page.getByLabel("Password").fill("short");
+  await page.getByRole("button", { name: "Create account" }).click();
+  await page.getByText("The password needs at least 8 characters.").waitFor();
+  await assertAccessible(page, "the sign-up page with an error");
+  await page.getByRole("button", { name: "I have an account" }).click();
   await signUp(page);
   await page.getByText("No tasks yet").waitFor();
 
@@ -129,8 +160,8 @@ test("sign up, create, edit, complete and delete a task; the audit page shows th
   await page.getByLabel("Priority of “buy milk”").selectOption("high");
   await page.getByLabel("Due date of “buy milk”").fill("2030-01-31");
   await page.getByLabel("New title for “buy milk”").press("Enter");
-  await taskRow(page, "2 litres · high priority · due").waitFor();
   await taskRow(page, "buy oat milk").waitFor();
+  assert.match(await taskRow(page, "buy oat milk").textContent(), /2 litres.*high priority.*due Jan 31, 2030/);
 
   await page.getByRole("checkbox", { name: "Complete “buy oat milk”" }).check();
   await page.getByRole("checkbox", { name: "Reopen “buy oat milk”" }).waitFor();
@@ -167,14 +198,26 @@ test("a chat message adds a task that appears in the list and in the trail", asy
   await page.locator(".chip", { hasText: "completed “walk the dog”" }).waitFor();
   await page.getByRole("checkbox", { name: "Reopen “walk the dog”" }).waitFor();
   await page.getByLabel("Conversation", { exact: true }).locator("option", { hasText: "add buy milk" }).waitFor({ state: "attached" });
+  await assertAccessible(page, "the tasks and the chat");
+  // The README's picture shows what a task can carry: priority, due date, repetition and tags.
+  const user = JSON.parse(await page.evaluate(() => sessionStorage.getItem("tasktrail.session")));
+  await rest(user, "POST", "/tasks", { title: "renew passport", priority: "high", tags: ["admin", "travel"], due_date: "2026-01-15" });
+  await rest(user, "POST", "/tasks", { title: "water the plants", priority: "low", tags: ["home"], due_date: utcDay(0), recurrence: "every 3 days" });
+  await rest(user, "POST", "/tasks", { title: "team sync notes", tags: ["work"], due_date: "2030-02-04", recurrence: "weekly" });
+  await page.getByRole("checkbox", { name: "Complete “buy milk”" }).focus();
+  await page.keyboard.press("Space");
+  await taskRow(page, "team sync notes").waitFor();
+  await page.getByRole("checkbox", { name: "Reopen “buy milk”" }).waitFor();
+  await assertAccessible(page, "the tasks with their details");
   await page.screenshot({ path: join(screenshots, "tasks-and-chat.png") });
 
   // The keyboard shortcut A opens the audit trail (when no field has the focus).
   await page.evaluate(() => document.activeElement.blur());
   await page.keyboard.press("a");
-  await waitForEvents(page, 3);
-  assert.deepEqual(await eventTypes(page), ["created", "created", "completed"]);
+  await waitForEvents(page, 7);
+  assert.deepEqual(await eventTypes(page), ["created", "created", "completed", "created", "created", "created", "completed"]);
   assert.match(await page.locator("[data-events] .event").nth(1).textContent(), /buy milk/);
+  await assertAccessible(page, "the audit trail");
   assert.deepEqual(problems, []);
   await context.close();
 });
@@ -221,6 +264,9 @@ test("a change made through the REST API appears on an open audit page without a
   await waitForEvents(page, 3);
   assert.deepEqual(await eventTypes(page), ["created", "created", "completed"]);
   assert.equal(await page.evaluate(() => window.stillTheSamePage), true, "no reload happened");
+  await page.locator("[data-events] details summary").first().click();
+  await assertAccessible(page, "the audit trail in dark mode");
+  await page.locator("[data-events] details summary").first().click();
   await page.screenshot({ path: join(screenshots, "audit-trail-dark.png"), fullPage: true });
   assert.deepEqual(problems, []);
   await context.close();
@@ -249,6 +295,7 @@ test("the notifications page lists a completion's email and its switch turns com
   await rest(user, "PATCH", `/tasks/${second.id}/complete`);
   await page.locator('[data-notifications] [data-status="skipped"]', { hasText: "keep it quiet" }).waitFor();
   assert.equal(await page.locator("[data-notifications] .event").count(), 2);
+  await assertAccessible(page, "the notifications page");
 
   await page.reload();
   await page.getByRole("heading", { name: "Notifications" }).waitFor();
@@ -258,17 +305,208 @@ test("the notifications page lists a completion's email and its switch turns com
   await context.close();
 });
 
+test("priority badges, tags, due dates and repetition are shown, edited and filtered by", async () => {
+  // West of UTC, where a plain due date (stored as midnight UTC) is easily shown a day early.
+  const zone = "America/Los_Angeles";
+  const { context, page, problems } = await openPage({ timezoneId: zone });
+  const user = await signUp(page);
+  const today = dayIn(zone);
+  await rest(user, "POST", "/tasks", { title: "renew passport", priority: "high", tags: ["admin", "travel"], due_date: "2020-01-15" });
+  // 11 pm there today: due today, not overdue, wherever the server's clock is in that day.
+  const offset = new Intl.DateTimeFormat("en-US", { timeZone: zone, timeZoneName: "shortOffset" }).formatToParts(new Date()).find((p) => p.type === "timeZoneName").value;
+  const [, sign, hours] = /GMT([+-])(\d+)/.exec(offset);
+  await rest(user, "POST", "/tasks", { title: "water the plants", priority: "low", tags: ["home"], due_date: `${today}T23:00:00${sign}${hours.padStart(2, "0")}:00` });
+  await rest(user, "POST", "/tasks", { title: "plan the trip", tags: ["travel"], due_date: "2030-01-31" });
+  await page.reload();
+  await taskRow(page, "plan the trip").waitFor();
+
+  const passport = taskRow(page, "renew passport");
+  assert.equal(await passport.locator(".badge.priority").textContent(), "high priority");
+  const overdue = passport.locator("time.due");
+  assert.equal(await overdue.textContent(), "overdue: due Jan 15, 2020");
+  assert.equal(await overdue.evaluate((node) => getComputedStyle(node).color), "rgb(180, 35, 24)", "overdue is red");
+  assert.equal(await taskRow(page, "water the plants").locator("time.due").textContent(), "due today at 11:00 PM");
+  assert.equal(await taskRow(page, "plan the trip").locator("time.due").textContent(), "due Jan 31, 2030", "the day as it was set, not the day before");
+  assert.equal(await taskRow(page, "plan the trip").locator(".badge.priority").count(), 0, "medium, the default, has no badge");
+  assert.deepEqual(await passport.locator("button.tag").allTextContents(), ["admin", "travel"]);
+  await assertAccessible(page, "the tasks with priorities, tags and due dates");
+
+  // A tag chip filters the list, from the keyboard too; the filter says what it is and clears.
+  const titles = () => page.locator("[data-task-list] li.task .title").allTextContents();
+  await passport.getByRole("button", { name: "travel: show only tasks tagged travel" }).focus();
+  await page.keyboard.press("Enter");
+  await page.getByText("Tagged travel").waitFor();
+  await page.waitForFunction(() => document.querySelectorAll("[data-task-list] li.task").length === 2);
+  assert.deepEqual((await titles()).sort(), ["plan the trip", "renew passport"]);
+  assert.equal(await page.evaluate(() => document.activeElement.textContent), "Show all tags", "the keyboard is not lost");
+  await page.keyboard.press("Enter");
+  await page.waitForFunction(() => document.querySelectorAll("[data-task-list] li.task").length === 3);
+  assert.equal(await page.getByText("Tagged travel").isVisible(), false);
+
+  await page.getByLabel("Priority", { exact: true }).selectOption("high");
+  await page.waitForFunction(() => document.querySelectorAll("[data-task-list] li.task").length === 1);
+  assert.deepEqual(await titles(), ["renew passport"]);
+  await page.getByLabel("Priority", { exact: true }).selectOption("");
+  await page.getByLabel("Due", { exact: true }).selectOption("overdue");
+  await page.waitForFunction(() => document.querySelectorAll("[data-task-list] li.task").length === 1);
+  assert.deepEqual(await titles(), ["renew passport"]);
+  await page.getByLabel("Due", { exact: true }).selectOption("");
+  await page.waitForFunction(() => document.querySelectorAll("[data-task-list] li.task").length === 3);
+
+  // Edit tags, priority and a repetition rule with the small control; the API gets the rule text.
+  const trip = await rest(user, "GET", "/tasks?q=plan");
+  await page.getByRole("button", { name: "Edit “plan the trip”" }).click();
+  await page.getByLabel("Tags (comma-separated) of “plan the trip”").fill("travel, family , travel");
+  await page.getByLabel("Priority of “plan the trip”").selectOption("low");
+  await page.getByLabel("Repeats: “plan the trip”").selectOption("every");
+  await page.getByLabel("Every how many").fill("400");
+  await assertAccessible(page, "a task being edited");
+  await page.getByRole("button", { name: "Save" }).click();
+  await page.getByText("Repeat every 1 to 365 days, weeks or months.").waitFor();
+  assert.equal((await rest(user, "GET", `/tasks/${trip[0].id}`)).recurrence, null, "nothing saved");
+  await page.getByLabel("Every how many").fill("2");
+  await page.getByLabel("Days, weeks or months").selectOption("weeks");
+  await page.getByLabel("Repeat until (optional)").fill("2030-06-30");
+  await page.getByRole("button", { name: "Save" }).click();
+  await taskRow(page, "every 2 weeks until 2030-06-30").waitFor();
+  const saved = await rest(user, "GET", `/tasks/${trip[0].id}`);
+  assert.equal(saved.recurrence, "every 2 weeks until 2030-06-30");
+  assert.deepEqual(saved.tags, ["travel", "family"]);
+  assert.equal(saved.priority, "low");
+  assert.equal(saved.due_date, "2030-01-31T00:00:00Z", "an untouched due date stays a plain date");
+  assert.deepEqual(await taskRow(page, "plan the trip").locator("button.tag").allTextContents(), ["travel", "family"]);
+  assert.match(await taskRow(page, "plan the trip").textContent(), /low priority.*due Jan 31, 2030.*repeats every 2 weeks until 2030-06-30/);
+
+  // Every 1 months is monthly; "does not repeat" clears the rule.
+  await page.getByRole("button", { name: "Edit “plan the trip”" }).click();
+  assert.equal(await page.getByLabel("Every how many").inputValue(), "2", "the control opens on the saved rule");
+  await page.getByLabel("Every how many").fill("1");
+  await page.getByLabel("Days, weeks or months").selectOption("months");
+  await page.getByLabel("Repeat until (optional)").fill("");
+  await page.getByLabel("New title for “plan the trip”").press("Enter");
+  await taskRow(page, "repeats monthly").waitFor();
+  assert.equal((await rest(user, "GET", `/tasks/${trip[0].id}`)).recurrence, "monthly");
+  await page.getByRole("button", { name: "Edit “plan the trip”" }).click();
+  await page.getByLabel("Repeats: “plan the trip”").selectOption("never");
+  await page.getByRole("button", { name: "Save" }).click();
+  await page.waitForFunction(() => !document.querySelector("[data-task-list] .repeats"));
+  assert.equal((await rest(user, "GET", `/tasks/${trip[0].id}`)).recurrence, null);
+  assert.deepEqual(problems, []);
+  await context.close();
+});
+
+test("a weekly task completed in the UI is followed by its next occurrence, due a week later, without a reload", async () => {
+  const { context, page, problems } = await openPage();
+  const user = await signUp(page);
+  // The audit trail open beside it, in a second tab of the same session.
+  const trail = await context.newPage();
+  await trail.addInitScript((session) => sessionStorage.setItem("tasktrail.session", session), JSON.stringify({ token: user.token, userId: user.userId, email: user.email }));
+  await trail.goto(`${base}/#/audit`);
+  await trail.getByRole("heading", { name: "Audit trail" }).waitFor();
+
+  await page.getByLabel("New task").fill("water the ferns");
+  await page.keyboard.press("Enter");
+  await page.getByRole("button", { name: "Edit “water the ferns”" }).click();
+  const due = utcDay(3);
+  await page.getByLabel("Due date of “water the ferns”").fill(due);
+  await page.getByLabel("Repeats: “water the ferns”").selectOption("weekly");
+  await page.getByRole("button", { name: "Save" }).click();
+  await taskRow(page, "repeats weekly").waitFor();
+  assert.equal(await taskRow(page, "water the ferns").locator("time.due").textContent(), `due ${shownDate(due)}`);
+  await page.evaluate(() => (window.stillTheSamePage = true));
+
+  await page.getByRole("checkbox", { name: "Complete “water the ferns”" }).check();
+  await page.getByRole("checkbox", { name: "Reopen “water the ferns”" }).waitFor();
+  const next = page.locator("[data-task-list] li.task:not(.done)", { hasText: "water the ferns" });
+  const nextDue = plusDays(due, 7);
+  assert.equal(await next.locator("time.due").textContent(), `due ${shownDate(nextDue)}`);
+  assert.match(await next.textContent(), /repeats weekly/);
+  await page.getByText(`The next “water the ferns” is due ${shownDate(nextDue)}.`).waitFor();
+  assert.equal(await page.locator("[data-task-list] li.task").count(), 2);
+  assert.equal(await page.evaluate(() => window.stillTheSamePage), true, "no reload happened");
+  const tasks = await rest(user, "GET", "/tasks?status=pending");
+  assert.equal(tasks.length, 1);
+  assert.equal(tasks[0].due_date, `${nextDue}T00:00:00Z`);
+
+  // Both events reach the open audit page by themselves: the completion, then the new occurrence.
+  await trail.waitForFunction(() => document.querySelectorAll("[data-events] .event").length >= 4, null, { timeout: TIMEOUT });
+  assert.deepEqual(await eventTypes(trail), ["created", "updated", "completed", "created"]);
+  assert.match(await trail.locator("[data-events] .event").nth(3).textContent(), new RegExp(`Task ${tasks[0].id}: “water the ferns”`));
+  assert.deepEqual(problems, []);
+  await context.close();
+});
+
+// The list API's `due=today` is part of the task model's contract but not served yet (only
+// `due=overdue` is): the UI offers the filter; this test runs once the API answers it.
+test("the due-today filter lists only what is due today", { skip: "waits for due=today in GET /api/{user_id}/tasks" }, async () => {
+  const { context, page, problems } = await openPage();
+  const user = await signUp(page);
+  await rest(user, "POST", "/tasks", { title: "long overdue", due_date: "2020-01-15" });
+  await rest(user, "POST", "/tasks", { title: "tonight", due_date: `${utcDay(0)}T23:59:59Z` });
+  await rest(user, "POST", "/tasks", { title: "some day", due_date: "2030-01-31" });
+  await page.reload();
+  await taskRow(page, "some day").waitFor();
+  assert.equal(await taskRow(page, "tonight").locator("time.due").textContent(), "due today at 11:59 PM");
+  await page.getByLabel("Due", { exact: true }).selectOption("today");
+  await page.waitForFunction(() => document.querySelectorAll("[data-task-list] li.task").length === 1);
+  assert.deepEqual(await page.locator("[data-task-list] li.task .title").allTextContents(), ["tonight"]);
+  assert.equal(await page.locator("[data-tasks-error]").textContent(), "");
+  assert.deepEqual(problems, []);
+  await context.close();
+});
+
+test("the API reference page renders the OpenAPI document under a strict CSP, from the binary alone", async () => {
+  const first = await fetch(`${base}/docs`);
+  const second = await fetch(`${base}/docs`);
+  const policy = first.headers.get("content-security-policy");
+  assert.match(policy, /script-src 'self';/);
+  assert.match(policy, /style-src 'self' 'nonce-[0-9a-f]{32}';/);
+  assert.doesNotMatch(policy, /unsafe-inline|unsafe-eval|https?:/);
+  assert.notEqual(policy, second.headers.get("content-security-policy"), "a fresh nonce per response");
+  const nonce = policy.match(/'nonce-([0-9a-f]+)'/)[1];
+  assert.match(await first.text(), new RegExp(`<meta property="csp-nonce" content="${nonce}">`));
+
+  const { context, page, problems } = await openPage();
+  const external = [];
+  page.on("response", (response) => {
+    if (!response.url().startsWith(base) && !response.url().startsWith("data:")) external.push(response.url());
+  });
+  await signUp(page);
+  await page.getByRole("link", { name: "API reference" }).click();
+  await page.waitForURL(`${base}/docs`);
+  await page.getByRole("heading", { name: /^tasktrail/ }).waitFor();
+  await assertAccessible(page, "the API reference's overview");
+  await page.getByRole("navigation", { name: "API sections" }).getByText("tasks", { exact: true }).click();
+  await page.getByText("/api/{user_id}/tasks/{id}/complete").first().waitFor();
+  await assertAccessible(page, "the API reference's tasks");
+  await page.getByText("/api/{user_id}/tasks/{id}/complete").first().click();
+  await page.getByRole("heading", { name: "Responses" }).first().waitFor();
+  await assertAccessible(page, "an operation in the API reference");
+  await page.setViewportSize({ width: 390, height: 844 });
+  await assertAccessible(page, "the API reference at a phone's width");
+  // Redoc's "API docs by" logo is on a CDN: the policy refuses it, and nothing else is refused.
+  const refused = problems.filter((p) => !p.includes("https://cdn.redoc.ly/redoc/logo-mini"));
+  assert.deepEqual(refused, []);
+  assert.deepEqual(external, [], "nothing was fetched from outside");
+  await page.getByRole("link", { name: "tasktrail, back to your tasks" }).click();
+  await page.getByRole("heading", { name: "Tasks" }).waitFor();
+  await context.close();
+});
+
 test("at a phone's width everything fits and works", async () => {
   const { context, page, problems } = await openPage({ viewport: { width: 390, height: 844 }, isMobile: true, hasTouch: true });
   await signUp(page);
-  await page.getByLabel("New task").fill("call the plumber about the kitchen sink");
-  await page.keyboard.press("Enter");
+  const user = JSON.parse(await page.evaluate(() => sessionStorage.getItem("tasktrail.session")));
+  await rest(user, "POST", "/tasks", { title: "call the plumber about the kitchen sink", priority: "high", tags: ["home", "urgent"], due_date: utcDay(0) });
+  await page.reload();
   await taskRow(page, "call the plumber").waitFor();
+  assert.match(await taskRow(page, "call the plumber").textContent(), /high priority\s*due today/);
   await page.getByLabel("Message the assistant").fill("add pay rent");
   await page.keyboard.press("Enter");
   await taskRow(page, "pay rent").waitFor();
   const overflow = await page.evaluate(() => document.documentElement.scrollWidth - window.innerWidth);
   assert.ok(overflow <= 0, `the page scrolls sideways by ${overflow}px`);
+  await assertAccessible(page, "the tasks at a phone's width");
   await page.screenshot({ path: join(screenshots, "phone.png"), fullPage: true });
   await page.getByRole("link", { name: "Audit trail" }).click();
   await waitForEvents(page, 2);

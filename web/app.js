@@ -12,7 +12,7 @@ const CHANGE_TOOLS = new Set(["add_task", "complete_task", "delete_task", "updat
 const state = {
   session: null, // {token, userId, email}
   tasks: [],
-  filter: { status: "all", q: "", sort: "created" },
+  filter: { status: "all", q: "", sort: "created", priority: "", tag: "", due: "" },
   conversationId: "",
   audit: { events: [], seen: new Set(), cursor: null, tail: null, caughtUp: false, types: [], task: "", timer: null, loading: false },
 };
@@ -245,8 +245,12 @@ function signOut() {
 // ---------------------------------------------------------------- tasks
 
 async function loadTasks() {
-  const params = new URLSearchParams({ status: state.filter.status, sort: state.filter.sort });
-  if (state.filter.q) params.set("q", state.filter.q);
+  const { status, sort, q, priority, tag, due } = state.filter;
+  const params = new URLSearchParams({ status, sort });
+  if (q) params.set("q", q);
+  if (priority) params.set("priority", priority);
+  if (tag) params.set("tag", tag);
+  if (due) params.set("due", due);
   try {
     state.tasks = await api("GET", userPath(`/tasks?${params}`));
     setError("[data-tasks-error]", "");
@@ -260,19 +264,136 @@ function renderTasks() {
   const list = $("[data-task-list]");
   list.replaceChildren(...state.tasks.map(taskItem));
   const empty = $("[data-task-empty]");
-  const filtered = state.filter.status !== "all" || state.filter.q;
+  const { status, q, priority, tag, due } = state.filter;
+  const filtered = status !== "all" || q || priority || tag || due;
   empty.hidden = state.tasks.length > 0;
   empty.textContent = filtered ? "No tasks match these filters." : "No tasks yet. Add your first one above, or ask the assistant.";
   const pending = state.tasks.filter((t) => !t.completed).length;
   $("[data-task-count]").textContent = state.tasks.length ? `${pending} pending of ${state.tasks.length}` : "";
+  $("[data-tag-filter]").hidden = !tag;
+  $("[data-tag-filter-name]").textContent = tag;
 }
+
+function setTagFilter(tag) {
+  state.filter.tag = tag;
+  loadTasks().then(() => {
+    // The chip that was clicked is gone with the old list: keep the keyboard somewhere useful.
+    (tag ? $('[data-action="clear-tag"]') : $("#task-search")).focus();
+  });
+}
+
+// ------------------------------------------------ due dates
+
+// The API keeps a due date as an instant; a plain date (what the date field sends) is stored
+// as midnight UTC. Such a date means the whole of that day: shown as that calendar date in
+// every time zone, and overdue only once the day is over.
+const isDateOnly = (iso) => /T00:00:00(\.0+)?(Z|\+00:00)$/.test(iso);
+const pad = (n) => String(n).padStart(2, "0");
+const localDay = (date) => `${date.getFullYear()}-${pad(date.getMonth() + 1)}-${pad(date.getDate())}`;
+
+function dueInfo(task, now = new Date()) {
+  if (!task.due_date) return null;
+  const at = new Date(task.due_date);
+  const dateOnly = isDateOnly(task.due_date);
+  const day = dateOnly ? task.due_date.slice(0, 10) : localDay(at);
+  const today = localDay(now);
+  const overdue = !task.completed && (dateOnly ? day < today : at < now);
+  const isToday = day === today;
+  const dateText = dateOnly
+    ? new Date(`${day}T12:00:00`).toLocaleDateString(undefined, { day: "numeric", month: "short", year: "numeric" })
+    : at.toLocaleString(undefined, { day: "numeric", month: "short", year: "numeric", hour: "2-digit", minute: "2-digit" });
+  const timeText = dateOnly ? "" : ` at ${at.toLocaleTimeString(undefined, { hour: "2-digit", minute: "2-digit" })}`;
+  let text = `due ${dateText}`;
+  if (overdue) text = `overdue: due ${isToday ? `today${timeText}` : dateText}`;
+  else if (isToday && !task.completed) text = `due today${timeText}`;
+  return { text, overdue, today: isToday && !overdue && !task.completed, datetime: task.due_date, day };
+}
+
+// ------------------------------------------------ recurrence rules (docs/api.md)
+
+const RULE = /^(?:(daily|weekly|monthly)|every (\d+) (days|weeks|months))(?: until (\d{4}-\d{2}-\d{2}))?$/;
+const SIMPLE = { days: "daily", weeks: "weekly", months: "monthly" };
+
+/** `weekly until 2027-03-01` -> {kind: "weekly", every: 1, unit: "weeks", until: "2027-03-01"}. */
+function parseRule(rule) {
+  const match = rule ? RULE.exec(rule) : null;
+  if (!match) return { kind: rule ? "other" : "never", every: 2, unit: "weeks", until: "", text: rule || "" };
+  const [, simple, every, unit, until] = match;
+  return simple
+    ? { kind: simple, every: 1, unit: Object.keys(SIMPLE).find((u) => SIMPLE[u] === simple), until: until ?? "" }
+    : { kind: "every", every: Number(every), unit, until: until ?? "" };
+}
+
+/** The canonical rule text for the control's values, or an error message. */
+function buildRule({ kind, every, unit, until }) {
+  if (kind === "never") return { rule: null };
+  let rule = kind;
+  if (kind === "every") {
+    const n = Number(every);
+    if (!Number.isInteger(n) || n < 1 || n > 365) return { error: "Repeat every 1 to 365 days, weeks or months." };
+    rule = n === 1 ? SIMPLE[unit] : `every ${n} ${unit}`;
+  }
+  if (until) rule += ` until ${until}`;
+  return { rule };
+}
+
+function recurrenceControl(task) {
+  const current = parseRule(task.recurrence);
+  const id = `repeat-${task.id}`;
+  const kind = el("select", { id, "aria-label": `Repeats: “${task.title}”` },
+    [["never", "Does not repeat"], ["daily", "Daily"], ["weekly", "Weekly"], ["monthly", "Monthly"], ["every", "Every…"]].map(([value, text]) =>
+      el("option", { value, text, selected: value === current.kind })),
+    current.kind === "other" ? el("option", { value: "other", text: current.text, selected: true }) : null);
+  const every = el("input", { type: "number", min: "1", max: "365", step: "1", inputmode: "numeric", value: String(current.every), "aria-label": "Every how many", class: "every" });
+  const unit = el("select", { "aria-label": "Days, weeks or months" },
+    ["days", "weeks", "months"].map((u) => el("option", { value: u, text: u, selected: u === current.unit })));
+  const until = el("input", { type: "date", value: current.until, "aria-label": "Repeat until (optional)" });
+  const everyGroup = el("span", { class: "every-group" }, every, unit);
+  const untilGroup = el("label", { class: "until" }, "until ", until);
+  kind.addEventListener("change", () => {
+    // "Every 1 weeks" is just weekly: offer the next step up when switching to a custom interval.
+    if (kind.value === "every" && every.value === "1") every.value = "2";
+  });
+  const sync = () => {
+    everyGroup.hidden = kind.value !== "every";
+    untilGroup.hidden = kind.value === "never" || kind.value === "other";
+  };
+  kind.addEventListener("change", sync);
+  sync();
+  const node = el("div", { class: "field repeat" }, el("label", { for: id, text: "Repeats" }), el("div", { class: "repeat-controls" }, kind, everyGroup, untilGroup));
+  const value = () => (kind.value === "other" ? { rule: task.recurrence } : buildRule({ kind: kind.value, every: every.value, unit: unit.value, until: until.value }));
+  return { node, value };
+}
+
+const parseTags = (text) => [...new Set(text.split(",").map((t) => t.trim()).filter(Boolean))];
+
+// ------------------------------------------------ one task
 
 function taskItem(task) {
   const title = el("span", { class: "title", text: task.title, title: "Double-click to edit" });
   title.addEventListener("dblclick", () => editTask(task, item));
-  const meta = [task.description, task.priority !== "medium" ? `${task.priority} priority` : "", task.due_date ? `due ${new Date(task.due_date).toLocaleDateString()}` : ""]
-    .filter(Boolean)
-    .join(" · ");
+  const due = dueInfo(task);
+  const details = el(
+    "div",
+    { class: "details" },
+    // Medium is the default: only the exceptions get a badge, so that they stand out.
+    task.priority !== "medium" ? el("span", { class: `badge priority ${task.priority}` }, task.priority, el("span", { class: "sr-only", text: " priority" })) : null,
+    due ? el("time", { class: `due${due.overdue ? " overdue" : ""}${due.today ? " today" : ""}`, datetime: due.datetime, text: due.text }) : null,
+    task.recurrence
+      ? el("span", { class: "repeats", title: "Repeats: the next one appears when this is completed" }, el("span", { "aria-hidden": "true", text: "↻ " }), el("span", { class: "sr-only", text: "repeats " }), task.recurrence)
+      : null,
+    task.tags?.length
+      ? el("ul", { class: "tags", "aria-label": "Tags" }, task.tags.map((tag) =>
+          el("li", {}, el("button", {
+            type: "button",
+            class: `tag${tag === state.filter.tag ? " active" : ""}`,
+            "aria-label": `${tag}: show only tasks tagged ${tag}`,
+            "aria-pressed": tag === state.filter.tag ? "true" : "false",
+            text: tag,
+            onclick: () => setTagFilter(tag === state.filter.tag ? "" : tag),
+          }))))
+      : null,
+  );
   const item = el(
     "li",
     { class: `task${task.completed ? " done" : ""}`, "data-task-id": task.id },
@@ -282,7 +403,7 @@ function taskItem(task) {
       "aria-label": `${task.completed ? "Reopen" : "Complete"} “${task.title}”`,
       onchange: () => toggleTask(task),
     }),
-    el("div", {}, title, meta ? el("span", { class: "meta", text: meta }) : null),
+    el("div", { class: "body" }, title, task.description ? el("span", { class: "meta", text: task.description }) : null, details),
     el(
       "div",
       { class: "actions" },
@@ -308,14 +429,31 @@ async function addTask(event) {
   }
 }
 
+function focusTask(id) {
+  $(`[data-task-list] [data-task-id="${id}"] input[type="checkbox"]`)?.focus();
+}
+
 async function toggleTask(task) {
   try {
-    await api("PATCH", userPath(`/tasks/${task.id}/complete`));
+    const done = await api("PATCH", userPath(`/tasks/${task.id}/complete`));
     await loadTasks();
+    focusTask(task.id);
+    // A recurring task's completion made the next occurrence (listed by the reload above).
+    if (done?.completed && done.continued_by) {
+      const next = state.tasks.find((t) => t.id === done.continued_by);
+      const due = next && dueInfo(next);
+      toast(`Done. The next “${task.title}” is ${due ? due.text : "on your list"}.`);
+    }
   } catch (error) {
     setError("[data-tasks-error]", error.message);
     await loadTasks();
   }
+}
+
+function field(label, control) {
+  const id = `field-${crypto.randomUUID()}`;
+  control.id = id;
+  return el("div", { class: "field" }, el("label", { for: id, text: label }), control);
 }
 
 function editTask(task, item) {
@@ -325,26 +463,44 @@ function editTask(task, item) {
   description.value = task.description || "";
   const priority = el("select", { "aria-label": label("Priority") },
     ["low", "medium", "high"].map((p) => el("option", { value: p, text: `${p} priority`, selected: p === task.priority })));
-  const due = el("input", { type: "date", "aria-label": label("Due date"), value: task.due_date ? task.due_date.slice(0, 10) : "" });
+  const dueBefore = task.due_date ? dueInfo(task) : null;
+  // A due date with a time of day is edited in local time; a plain date stays a plain date.
+  const timeBefore = task.due_date && !isDateOnly(task.due_date) ? new Date(task.due_date).toTimeString().slice(0, 5) : "";
+  const due = el("input", { type: "date", "aria-label": label("Due date"), value: dueBefore ? dueBefore.day : "" });
+  const time = el("input", { type: "time", "aria-label": label("Due time (optional)"), value: timeBefore });
+  const tags = el("input", { "aria-label": label("Tags (comma-separated)"), value: (task.tags || []).join(", "), autocomplete: "off", placeholder: "e.g. home, errands" });
+  const repeat = recurrenceControl(task);
   const error = el("p", { class: "error", role: "alert" });
-  const cancel = () => item.replaceWith(taskItem(task));
+  const cancel = () => {
+    item.replaceWith(taskItem(task));
+    focusTask(task.id);
+  };
   const form = el(
     "form",
     {
       class: "edit",
+      novalidate: true,
       onsubmit: async (event) => {
         event.preventDefault();
         const changes = {};
         if (title.value.trim() !== task.title) changes.title = title.value.trim();
         if (description.value.trim() !== (task.description || "")) changes.description = description.value.trim();
         if (priority.value !== task.priority) changes.priority = priority.value;
-        const dueBefore = task.due_date ? task.due_date.slice(0, 10) : "";
-        if (due.value !== dueBefore) changes.due_date = due.value || null;
+        if (due.value !== (dueBefore ? dueBefore.day : "") || time.value !== timeBefore) {
+          if (!due.value && time.value) return setError(error, "Pick a day for the due time.");
+          changes.due_date = !due.value ? null : time.value ? new Date(`${due.value}T${time.value}`).toISOString() : due.value;
+        }
+        const newTags = parseTags(tags.value);
+        if (JSON.stringify(newTags) !== JSON.stringify(task.tags || [])) changes.tags = newTags;
+        const rule = repeat.value();
+        if (rule.error) return setError(error, rule.error);
+        if (rule.rule !== (task.recurrence ?? null)) changes.recurrence = rule.rule;
         if (changes.title === "") return setError(error, "The title cannot be empty.");
         if (!Object.keys(changes).length) return cancel();
         try {
           await api("PUT", userPath(`/tasks/${task.id}`), changes);
           await loadTasks();
+          focusTask(task.id);
         } catch (failure) {
           setError(error, failure.message);
         }
@@ -353,7 +509,16 @@ function editTask(task, item) {
     title,
     el("button", { type: "submit", class: "primary", text: "Save" }),
     el("button", { type: "button", class: "ghost", text: "Cancel", onclick: cancel }),
-    el("div", { class: "more" }, description, priority, due),
+    el(
+      "div",
+      { class: "more" },
+      field("Description", description),
+      field("Priority", priority),
+      field("Due date", due),
+      field("Due time (optional)", time),
+      field("Tags (comma-separated)", tags),
+      repeat.node,
+    ),
     error,
   );
   form.addEventListener("keydown", (event) => {
@@ -440,7 +605,7 @@ function messageItem(role, content, toolCalls = []) {
         return el("li", { class: `chip${failed ? " failed" : ""}`, text });
       }))
     : null;
-  return el("li", { class: `message ${role}` }, el("span", { class: "sr-only", text: role === "user" ? "You: " : "Assistant: " }), content, chips);
+  return el("div", { class: `message ${role}` }, el("span", { class: "sr-only", text: role === "user" ? "You: " : "Assistant: " }), content, chips);
 }
 
 async function sendChat(event) {
@@ -451,7 +616,7 @@ async function sendChat(event) {
   const log = $("[data-messages]");
   const button = $("[data-chat-send]");
   log.append(messageItem("user", message));
-  const pending = el("li", { class: "message assistant pending", text: "Thinking…" });
+  const pending = el("div", { class: "message assistant pending", text: "Thinking…" });
   log.append(pending);
   log.scrollTop = log.scrollHeight;
   input.value = "";
@@ -765,6 +930,15 @@ function init() {
     state.filter.sort = event.target.value;
     loadTasks();
   });
+  $("[data-task-priority]").addEventListener("change", (event) => {
+    state.filter.priority = event.target.value;
+    loadTasks();
+  });
+  $("[data-task-due]").addEventListener("change", (event) => {
+    state.filter.due = event.target.value;
+    loadTasks();
+  });
+  $('[data-action="clear-tag"]').addEventListener("click", () => setTagFilter(""));
   $('[data-form="chat"]').addEventListener("submit", sendChat);
   $("[data-conversation]").addEventListener("change", (event) => openConversation(event.target.value));
   $('[data-form="audit-filter"]').addEventListener("submit", (event) => {
