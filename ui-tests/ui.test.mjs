@@ -431,7 +431,13 @@ test("a weekly task completed in the UI is followed by its next occurrence, due 
   // Both events reach the open audit page by themselves: the completion, then the new occurrence.
   await trail.waitForFunction(() => document.querySelectorAll("[data-events] .event").length >= 4, null, { timeout: TIMEOUT });
   assert.deepEqual(await eventTypes(trail), ["created", "updated", "completed", "created"]);
-  assert.match(await trail.locator("[data-events] .event").nth(3).textContent(), new RegExp(`Task ${tasks[0].id}: “water the ferns”`));
+  const first = await rest(user, "GET", `/tasks/${tasks[0].continues}`);
+  assert.equal(first.continued_by, tasks[0].id);
+  assert.match(await trail.locator("[data-events] .event").nth(1).textContent(), new RegExp(`recurrence: — → weekly`));
+  assert.match(
+    await trail.locator("[data-events] .event").nth(3).textContent(),
+    new RegExp(`Task ${tasks[0].id}: “water the ferns”.*the next occurrence of task ${first.id}, due ${nextDue}T00:00:00Z`),
+  );
   assert.deepEqual(problems, []);
   await context.close();
 });

@@ -740,7 +740,7 @@ function addEvents(events) {
   }
 }
 
-const FIELDS = ["title", "description", "completed", "priority", "tags", "due_date"];
+const FIELDS = ["title", "description", "completed", "priority", "tags", "due_date", "recurrence"];
 
 function show(value) {
   if (value === null || value === undefined || value === "") return "—";
@@ -750,7 +750,12 @@ function show(value) {
 
 function changeSummary(event, previous) {
   const data = event.event_data.task_data || {};
-  if (event.event_type === "created") return data.description ? [el("span", { text: `description: ${data.description}` })] : [];
+  if (event.event_type === "created") {
+    const parts = [];
+    if (data.continues) parts.push(`the next occurrence of task ${data.continues}${data.due_date ? `, due ${show(data.due_date)}` : ""}`);
+    if (data.description) parts.push(`description: ${data.description}`);
+    return parts.length ? [el("span", { text: parts.join("; ") })] : [];
+  }
   if (event.event_type === "deleted") return [el("span", { text: "removed; its last state is below" })];
   if (!previous) return [el("span", { text: "earlier state not shown (outside these filters or pages)" })];
   const before = previous.event_data.task_data || {};
