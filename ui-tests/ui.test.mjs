@@ -391,6 +391,19 @@ test("priority badges, tags, due dates and repetition are shown, edited and filt
   await page.getByRole("button", { name: "Save" }).click();
   await page.waitForFunction(() => !document.querySelector("[data-task-list] .repeats"));
   assert.equal((await rest(user, "GET", `/tasks/${trip[0].id}`)).recurrence, null);
+
+  // Filters do not outlive the session: whoever signs in next on this tab sees the whole list.
+  await page.getByRole("button", { name: "home: show only tasks tagged home" }).click();
+  await page.getByText("Tagged home").waitFor();
+  await page.getByLabel("Priority", { exact: true }).selectOption("low");
+  await page.waitForFunction(() => document.querySelectorAll("[data-task-list] li.task").length === 1);
+  await page.getByRole("button", { name: "Sign out" }).click();
+  await page.getByLabel("Email", { exact: true }).fill(user.email);
+  await page.getByLabel("Password").fill("correct horse battery");
+  await page.getByRole("button", { name: "Sign in", exact: true }).click();
+  await page.waitForFunction(() => document.querySelectorAll("[data-task-list] li.task").length === 3);
+  assert.equal(await page.getByLabel("Priority", { exact: true }).inputValue(), "");
+  assert.equal(await page.getByText("Tagged home").isVisible(), false);
   assert.deepEqual(problems, []);
   await context.close();
 });
@@ -514,6 +527,13 @@ test("at a phone's width everything fits and works", async () => {
   assert.ok(overflow <= 0, `the page scrolls sideways by ${overflow}px`);
   await assertAccessible(page, "the tasks at a phone's width");
   await page.screenshot({ path: join(screenshots, "phone.png"), fullPage: true });
+  await page.getByRole("button", { name: "Edit “pay rent”" }).click();
+  await page.getByLabel("Repeats: “pay rent”").selectOption("every");
+  const editOverflow = await page.evaluate(() => document.documentElement.scrollWidth - window.innerWidth);
+  assert.ok(editOverflow <= 0, `the edit form scrolls sideways by ${editOverflow}px`);
+  await assertAccessible(page, "a task being edited at a phone's width");
+  await page.keyboard.press("Escape");
+  await page.getByRole("checkbox", { name: "Complete “pay rent”" }).waitFor();
   await page.getByRole("link", { name: "Audit trail" }).click();
   await waitForEvents(page, 2);
   const auditOverflow = await page.evaluate(() => document.documentElement.scrollWidth - window.innerWidth);

@@ -235,6 +235,11 @@ async function submitAuth(event) {
 function signOut() {
   clearSession();
   stopAuditPolling();
+  // The next person to sign in on this tab starts from the whole list.
+  state.filter = { status: "all", q: "", sort: "created", priority: "", tag: "", due: "" };
+  $('input[name="status"][value="all"]').checked = true;
+  for (const control of [$("[data-task-sort]"), $("[data-task-priority]"), $("[data-task-due]")]) control.selectedIndex = 0;
+  $("[data-task-search]").value = "";
   state.conversationId = "";
   $("[data-messages]").replaceChildren();
   showAuthNotice("You are signed out.");
