@@ -510,6 +510,22 @@ test("the API reference page renders the OpenAPI document under a strict CSP, fr
   await page.getByRole("link", { name: "tasktrail, back to your tasks" }).click();
   await page.getByRole("heading", { name: "Tasks" }).waitFor();
   await context.close();
+
+  // Redoc follows the system's dark preference.
+  const dark = await openPage({ colorScheme: "dark" });
+  await dark.page.goto(`${base}/docs`);
+  await dark.page.getByRole("heading", { name: /^tasktrail/ }).waitFor();
+  assert.equal(await dark.page.evaluate(() => document.documentElement.className), "dark");
+  await assertAccessible(dark.page, "the API reference in dark mode");
+  await dark.page.getByRole("navigation", { name: "API sections" }).getByText("tasks", { exact: true }).click();
+  await dark.page.getByText("/api/{user_id}/tasks/{id}/complete").first().click();
+  await dark.page.getByRole("heading", { name: "Responses" }).first().waitFor();
+  await assertAccessible(dark.page, "an operation in the API reference in dark mode");
+  await dark.page.goto(`${base}/docs#/no/such/page`);
+  await dark.page.getByText("404").first().waitFor();
+  await assertAccessible(dark.page, "the API reference's not-found page in dark mode");
+  assert.deepEqual(dark.problems.filter((p) => !p.includes("https://cdn.redoc.ly/redoc/logo-mini")), []);
+  await dark.context.close();
 });
 
 test("at a phone's width everything fits and works", async () => {
