@@ -88,7 +88,7 @@ impl Modify for ServedElsewhere {
                     "summary": "End the session.",
                     "parameters": [session],
                     "responses": {
-                        "202": {"description": "The session is closed (also answered for an unknown session)"},
+                        "204": {"description": "The session is closed (also answered for an unknown session)"},
                         "400": sdk_error("The session header is missing"),
                         "401": unauthorized,
                         "429": rate_limited

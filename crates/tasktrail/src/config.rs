@@ -91,6 +91,11 @@ pub struct ApiArgs {
     /// that clients need one origin.
     #[arg(long, env = "TASKTRAIL_AUDIT_URL", default_value = "http://127.0.0.1:8081")]
     pub audit_url: String,
+    /// Where the api passes the trail's stream (GET /api/{user_id}/audit/stream) on to; unset:
+    /// --audit-url. Must reach the audit service without Dapr service invocation, which (daprd
+    /// 1.14) holds a streamed answer until it ends: in Kubernetes, the audit Service.
+    #[arg(long, env = "TASKTRAIL_AUDIT_STREAM_URL")]
+    pub audit_stream_url: Option<String>,
     /// The notification service; the api answers GET /api/{user_id}/notifications by passing
     /// it on there, as for the audit trail.
     #[arg(long, env = "TASKTRAIL_NOTIFY_URL", default_value = "http://127.0.0.1:8082")]

@@ -40,7 +40,7 @@ pub async fn start(args: ApiArgs) -> anyhow::Result<Running> {
     app.routes(service_proxy::streaming_router(
         audit::stream::STREAM_ROUTE,
         "the audit service",
-        &args.audit_url,
+        args.audit_stream_url.as_deref().unwrap_or(&args.audit_url),
         closing,
     )?)
     .routes(service_proxy::router(

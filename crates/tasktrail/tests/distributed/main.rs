@@ -7,6 +7,7 @@ mod stack;
 
 mod delivery;
 mod faults;
+mod live;
 mod notifications;
 mod ordering;
 mod recipients;

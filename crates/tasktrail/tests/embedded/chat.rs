@@ -447,7 +447,11 @@ async fn an_mcp_client_lists_and_calls_every_tool() {
 
     let listed = structured(&call("list_tasks", json!({"status": "pending"})).await);
     assert_eq!(listed.as_array().unwrap().len(), 2);
-    assert_eq!(listed[1], json!({"id": id, "title": "buy milk", "completed": false}));
+    assert_eq!(
+        listed[1],
+        json!({"id": id, "title": "buy milk", "completed": false,
+               "priority": "medium", "tags": [], "due_date": null, "recurrence": null})
+    );
     let found = structured(&call("search_tasks", json!({"query": "MILK"})).await);
     assert_eq!(found.as_array().unwrap().len(), 1);
     let updated = structured(&call("update_task", json!({"task_id": id, "title": "buy oat milk"})).await);
