@@ -185,3 +185,8 @@ new random one. call with (dict "ctx" $ "name" "..." "key" "..." "length" 64)
 {{- fail "auth.jwksUrl needs auth.jwtIssuer and auth.jwtAudience: external tokens are accepted only from that issuer, for that audience" }}
 {{- end }}
 {{- end }}
+
+{{/* Where the api sends the live trail stream: the audit Service, not Dapr (templates/service.yaml). */}}
+{{- define "tasktrail.auditStreamUrl" -}}
+{{- printf "http://%s-audit.%s.svc:%d" (include "tasktrail.fullname" .) .Release.Namespace (int .Values.audit.port) }}
+{{- end }}
