@@ -2,8 +2,8 @@
 //
 // It is upstream's cmd/daprd/app.Run (dapr v1.14.4) with one difference: instead of importing
 // cmd/daprd/components (134 components, some of whose modules the Go proxy here does not serve),
-// it registers only the components tasktrail uses: Kafka pub/sub, PostgreSQL state, the env secret
-// store and mDNS name resolution.
+// it registers only the components tasktrail uses: Kafka pub/sub, PostgreSQL state, the cron input
+// binding (the api's reminder scan), the env secret store and mDNS name resolution.
 package main
 
 import (
@@ -13,6 +13,7 @@ import (
 
 	"go.uber.org/automaxprocs/maxprocs"
 
+	"github.com/dapr/components-contrib/bindings/cron"
 	"github.com/dapr/components-contrib/nameresolution/mdns"
 	"github.com/dapr/components-contrib/pubsub/kafka"
 	"github.com/dapr/components-contrib/secretstores/local/env"
@@ -58,6 +59,7 @@ func registerComponents() {
 	}
 	stateLoader.DefaultRegistry.RegisterComponentWithVersions("postgresql", postgres)
 	stateLoader.DefaultRegistry.RegisterComponentWithVersions("postgres", postgres)
+	bindingsLoader.DefaultRegistry.RegisterInputBinding(cron.NewCron, "cron")
 	secretstoresLoader.DefaultRegistry.RegisterComponent(env.NewEnvSecretStore, "local.env")
 	nrLoader.DefaultRegistry.RegisterComponent(mdns.NewResolver, "mdns")
 }

@@ -6,6 +6,7 @@ pub mod chat;
 pub mod internal;
 pub mod openapi;
 pub mod rate_limit;
+pub mod reminders;
 pub mod store;
 pub mod tasks;
 pub mod ui;

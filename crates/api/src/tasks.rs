@@ -19,6 +19,9 @@ use crate::store::TaskStore;
 
 /// Applies task changes for a user. Each successful change has committed its event to the
 /// outbox before this returns; the relay is then woken to deliver it.
+/// Reminders taken per transaction.
+const REMINDER_BATCH: u32 = 200;
+
 #[derive(Clone)]
 pub struct TaskService {
     store: Arc<dyn TaskStore>,
@@ -78,6 +81,27 @@ impl TaskService {
             self.recorded(event);
         }
         Ok(task)
+    }
+
+    /// Sends the reminders due now: their events go to the outbox, and the relay is woken.
+    /// Returns how many went out.
+    pub async fn send_due_reminders(&self) -> ApiResult<usize> {
+        let mut sent = 0;
+        // Bounded: a backlog (the service was down for a while) goes out in a few rounds.
+        for _ in 0..50 {
+            let events = self
+                .store
+                .take_due_reminders(domain::clock::now(), REMINDER_BATCH)
+                .await?;
+            for event in &events {
+                self.recorded(event);
+            }
+            sent += events.len();
+            if events.len() < REMINDER_BATCH as usize {
+                break;
+            }
+        }
+        Ok(sent)
     }
 
     fn recorded(&self, event: &TaskEvent) {

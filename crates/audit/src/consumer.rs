@@ -42,8 +42,12 @@ impl Subscriber for AuditConsumer {
 
     async fn handle(&self, events: &[TaskEvent]) -> anyhow::Result<()> {
         let cutoff = chrono::Utc::now() - chrono::Duration::from_std(self.retention)?;
-        let (events, expired): (Vec<TaskEvent>, Vec<TaskEvent>) =
-            events.iter().cloned().partition(|e| e.timestamp >= cutoff);
+        // Only task changes belong in the trail (a reminder on the wrong topic does not).
+        let (events, expired): (Vec<TaskEvent>, Vec<TaskEvent>) = events
+            .iter()
+            .filter(|e| e.event_type.is_task_change())
+            .cloned()
+            .partition(|e| e.timestamp >= cutoff);
         if !expired.is_empty() {
             let ids: Vec<String> = expired.iter().map(|e| e.event_id.to_string()).collect();
             tracing::warn!(expired = ids.len(), event_ids = ?ids, %cutoff, "events older than the audit retention window skipped");

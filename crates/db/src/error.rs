@@ -10,6 +10,10 @@ pub enum Error {
     /// down, a lock or serialization conflict). Nothing was committed; the client may retry.
     #[error("the database is unavailable for a moment; try again shortly")]
     Unavailable(#[source] sqlx::Error),
+    /// The change would break a rule that needs the stored row to check (a reminder after
+    /// the due date the task already has): nothing was committed.
+    #[error(transparent)]
+    Invalid(#[from] domain::ValidationError),
     #[error(transparent)]
     Other(#[from] anyhow::Error),
 }
@@ -62,6 +66,7 @@ impl From<Error> for ApiError {
     fn from(err: Error) -> Self {
         match err {
             Error::Unavailable(_) => ApiError::Unavailable(err.to_string()),
+            Error::Invalid(err) => ApiError::Validation(err),
             Error::Other(err) => ApiError::Internal(err),
         }
     }

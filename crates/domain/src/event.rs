@@ -12,9 +12,14 @@ pub enum EventType {
     Updated,
     Completed,
     Deleted,
+    /// A task's reminder is due: not a change to the task, so it travels on the `reminders`
+    /// topic, not `task-events`, and is not in the audit trail.
+    #[serde(rename = "reminder.due")]
+    ReminderDue,
 }
 
 impl EventType {
+    /// The changes to a task: what `task-events` carries and the audit trail records.
     pub const ALL: [EventType; 4] = [
         EventType::Created,
         EventType::Updated,
@@ -28,7 +33,13 @@ impl EventType {
             EventType::Updated => "updated",
             EventType::Completed => "completed",
             EventType::Deleted => "deleted",
+            EventType::ReminderDue => "reminder.due",
         }
+    }
+
+    /// Whether it is a change to a task (`task-events`), rather than a reminder (`reminders`).
+    pub fn is_task_change(self) -> bool {
+        self != EventType::ReminderDue
     }
 
     pub fn parse(s: &str) -> Option<Self> {
@@ -72,6 +83,13 @@ pub struct TaskData {
     /// existed have none.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub sequence: Option<i64>,
+    /// On `reminder.due`: the time the reminder was set for.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub remind_at: Option<DateTime<Utc>>,
+    /// On `reminder.due`: true when it goes out more than a minute after its time (the service
+    /// was down then).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub late: Option<bool>,
 }
 
 impl TaskEvent {
@@ -94,8 +112,20 @@ impl TaskEvent {
                 recurrence: task.recurrence.map(|r| r.to_string()),
                 continues: task.continues,
                 sequence: Some(sequence),
+                remind_at: None,
+                late: None,
             },
         }
+    }
+
+    /// The `reminder.due` event of `task`, whose reminder goes out at `now`.
+    pub fn reminder(task: &Task, now: DateTime<Utc>) -> Self {
+        let remind_at = task.remind_at.unwrap_or(now);
+        let mut event = Self::record(EventType::ReminderDue, task, now, 0);
+        event.task_data.sequence = None;
+        event.task_data.remind_at = Some(remind_at);
+        event.task_data.late = Some(now - remind_at > chrono::TimeDelta::minutes(1));
+        event
     }
 }
 

@@ -15,7 +15,7 @@ pub mod validation;
 pub use audit::{AuditCursor, AuditEntry, AuditFilter, AuditOrder, AuditPage};
 pub use event::{EventType, TaskData, TaskEvent};
 pub use task::{
-    CreateTaskRequest, DueFilter, NewTask, Priority, Recurrence, SortKey, StatusFilter, Task, TaskChanges, TaskEdit,
-    TaskId, TaskQuery, UpdateTaskRequest, UserId,
+    CreateTaskRequest, DueFilter, NewTask, Priority, Recurrence, Reminder, SortKey, StatusFilter, Task, TaskChanges,
+    TaskEdit, TaskId, TaskQuery, UpdateTaskRequest, UserId,
 };
 pub use validation::ValidationError;

@@ -1,5 +1,5 @@
-//! Notifications: the email a user gets when one of their tasks is completed, and the record
-//! of what became of it, which the user can read.
+//! Notifications: the email a user gets when one of their tasks is completed or its reminder
+//! is due, and the record of what became of it, which the user can read.
 
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
@@ -49,15 +49,47 @@ impl NotificationStatus {
     }
 }
 
+/// What a notification is about.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize, ToSchema)]
+#[serde(rename_all = "snake_case")]
+pub enum NotificationKind {
+    /// The task was completed (`completed` event).
+    #[default]
+    Completed,
+    /// The task's reminder is due (`reminder.due` event).
+    Reminder,
+}
+
+impl NotificationKind {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            NotificationKind::Completed => "completed",
+            NotificationKind::Reminder => "reminder",
+        }
+    }
+
+    pub fn parse(s: &str) -> Option<Self> {
+        [NotificationKind::Completed, NotificationKind::Reminder]
+            .into_iter()
+            .find(|k| k.as_str() == s)
+    }
+}
+
 /// One notification, as `GET /api/{user_id}/notifications` lists it.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize, ToSchema)]
 pub struct Notification {
     pub id: i64,
-    /// The `completed` event it is about: one notification per event.
+    /// The event it is about (`completed` or `reminder.due`): one notification per event.
     pub event_id: Uuid,
+    pub kind: NotificationKind,
     pub task_id: TaskId,
     pub task_title: String,
+    /// When the event happened: the completion, or the reminder going out.
     pub completed_at: DateTime<Utc>,
+    /// A reminder's: the task's due date then.
+    pub due_date: Option<DateTime<Utc>>,
+    /// A reminder's: it went out more than a minute after its time (the service was down).
+    pub late: bool,
     pub status: NotificationStatus,
     /// Why it was skipped or failed (the SMTP server's answer), or empty.
     pub detail: String,

@@ -56,6 +56,14 @@ pub struct Task {
     pub continues: Option<TaskId>,
     /// The occurrence made when this one was completed: made once, whatever happens next.
     pub continued_by: Option<TaskId>,
+    /// When its owner is emailed a reminder (set directly, or `remind_before_minutes` before
+    /// the due date); never after the due date.
+    pub remind_at: Option<DateTime<Utc>>,
+    /// Set when the reminder is relative to the due date: it moves with the due date.
+    pub remind_before_minutes: Option<u32>,
+    /// When the reminder went out; cleared when its time changes, so a moved reminder goes out
+    /// again.
+    pub reminded_at: Option<DateTime<Utc>>,
     pub created_at: DateTime<Utc>,
     pub updated_at: DateTime<Utc>,
 }
@@ -77,6 +85,13 @@ pub struct CreateTaskRequest {
     #[serde(default)]
     #[schema(value_type = Option<String>, example = "weekly")]
     pub recurrence: Option<Recurrence>,
+    /// When to email a reminder: RFC 3339 or `YYYY-MM-DD`; not after the due date.
+    #[serde(default, deserialize_with = "due_date")]
+    #[schema(value_type = Option<String>, format = DateTime)]
+    pub remind_at: Option<DateTime<Utc>>,
+    /// Or: this many minutes before the due date (1 to 43,200, i.e. 30 days); needs a due date.
+    #[serde(default)]
+    pub remind_before_minutes: Option<u32>,
 }
 
 /// Body of `PUT /api/{user_id}/tasks/{id}`: every field optional; `null` clears `due_date` and
@@ -99,6 +114,52 @@ pub struct UpdateTaskRequest {
     #[serde(default, deserialize_with = "nullable")]
     #[schema(value_type = Option<String>, example = "every 3 days")]
     pub recurrence: Option<Option<Recurrence>>,
+    /// `null` clears the reminder.
+    #[serde(default, deserialize_with = "nullable_due_date")]
+    #[schema(value_type = Option<String>, format = DateTime)]
+    pub remind_at: Option<Option<DateTime<Utc>>>,
+    /// `null` clears the reminder.
+    #[serde(default, deserialize_with = "nullable")]
+    #[schema(value_type = Option<u32>)]
+    pub remind_before_minutes: Option<Option<u32>>,
+}
+
+/// When a task's reminder goes out.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Reminder {
+    At(DateTime<Utc>),
+    /// Minutes before the due date.
+    Before(u32),
+}
+
+/// Longest lead of a relative reminder: 30 days.
+const MAX_REMIND_BEFORE_MINUTES: u32 = 30 * 24 * 60;
+
+impl Reminder {
+    /// The reminder a request asks for: `Some(None)` clears it; one form at a time.
+    fn from_request(
+        at: Option<Option<DateTime<Utc>>>,
+        before: Option<Option<u32>>,
+    ) -> Result<Option<Option<Self>>, ValidationError> {
+        match (at, before) {
+            (Some(Some(_)), Some(Some(_))) => Err(ValidationError::new(
+                "remind_at",
+                "give remind_at or remind_before_minutes, not both",
+            )),
+            (Some(Some(at)), _) => Ok(Some(Some(Reminder::At(at)))),
+            (_, Some(Some(minutes))) => {
+                if !(1..=MAX_REMIND_BEFORE_MINUTES).contains(&minutes) {
+                    return Err(ValidationError::new(
+                        "remind_before_minutes",
+                        "must be 1 to 43200 (30 days)",
+                    ));
+                }
+                Ok(Some(Some(Reminder::Before(minutes))))
+            }
+            (Some(None), _) | (_, Some(None)) => Ok(Some(None)),
+            (None, None) => Ok(None),
+        }
+    }
 }
 
 /// A validated new task.
@@ -110,18 +171,32 @@ pub struct NewTask {
     pub tags: Vec<String>,
     pub due_date: Option<DateTime<Utc>>,
     pub recurrence: Option<Recurrence>,
+    pub reminder: Option<Reminder>,
 }
 
 impl NewTask {
     pub fn parse(req: CreateTaskRequest) -> Result<Self, ValidationError> {
-        Ok(Self {
+        let reminder = Reminder::from_request(req.remind_at.map(Some), req.remind_before_minutes.map(Some))?.flatten();
+        let new = Self {
             title: validation::title(&req.title)?,
             description: validation::description(req.description.as_deref().unwrap_or(""))?,
             priority: req.priority.unwrap_or_default(),
             tags: validation::tags(req.tags.as_deref().unwrap_or(&[]))?,
             due_date: req.due_date,
             recurrence: until_not_before_due(req.recurrence, req.due_date)?,
-        })
+            reminder,
+        };
+        reminder_time(new.reminder, new.due_date)?;
+        Ok(new)
+    }
+
+    /// When the reminder goes out: `remind_at` and `remind_before_minutes` as stored.
+    pub fn reminder_columns(&self) -> Result<(Option<DateTime<Utc>>, Option<u32>), ValidationError> {
+        let before = match self.reminder {
+            Some(Reminder::Before(minutes)) => Some(minutes),
+            _ => None,
+        };
+        Ok((reminder_time(self.reminder, self.due_date)?, before))
     }
 
     /// The task as it will be stored, once the database has given it an id.
@@ -138,6 +213,12 @@ impl NewTask {
             recurrence: self.recurrence,
             continues: None,
             continued_by: None,
+            remind_at: reminder_time(self.reminder, self.due_date).ok().flatten(),
+            remind_before_minutes: match self.reminder {
+                Some(Reminder::Before(minutes)) => Some(minutes),
+                _ => None,
+            },
+            reminded_at: None,
             created_at: now,
             updated_at: now,
         }
@@ -160,6 +241,29 @@ fn until_not_before_due(
     Ok(recurrence)
 }
 
+/// When a reminder goes out, given the due date; a reminder after the due date, or relative
+/// to a due date the task does not have, is a mistake.
+fn reminder_time(
+    reminder: Option<Reminder>,
+    due_date: Option<DateTime<Utc>>,
+) -> Result<Option<DateTime<Utc>>, ValidationError> {
+    let at = match (reminder, due_date) {
+        (None, _) => return Ok(None),
+        (Some(Reminder::At(at)), _) => at,
+        (Some(Reminder::Before(minutes)), Some(due)) => due - chrono::TimeDelta::minutes(i64::from(minutes)),
+        (Some(Reminder::Before(_)), None) => {
+            return Err(ValidationError::new(
+                "remind_before_minutes",
+                "needs a due date to count back from",
+            ));
+        }
+    };
+    if due_date.is_some_and(|due| at > due) {
+        return Err(ValidationError::new("remind_at", "the reminder is after the due date"));
+    }
+    Ok(Some(at))
+}
+
 /// A validated, non-empty set of changes to a task.
 #[derive(Debug, Clone, Default, PartialEq)]
 pub struct TaskChanges {
@@ -170,6 +274,7 @@ pub struct TaskChanges {
     pub tags: Option<Vec<String>>,
     pub due_date: Option<Option<DateTime<Utc>>>,
     pub recurrence: Option<Option<Recurrence>>,
+    pub reminder: Option<Option<Reminder>>,
 }
 
 impl TaskChanges {
@@ -182,6 +287,7 @@ impl TaskChanges {
             tags: req.tags.as_deref().map(validation::tags).transpose()?,
             due_date: req.due_date,
             recurrence: req.recurrence,
+            reminder: Reminder::from_request(req.remind_at, req.remind_before_minutes)?,
         };
         if changes == Self::default() {
             return Err(ValidationError::new("body", "give at least one field to change"));
@@ -215,18 +321,26 @@ impl Task {
             return None;
         }
         let recurrence = self.recurrence?;
+        let next_due = recurrence.next_due(self.due_date, completed_at)?;
         Some(NewTask {
             title: self.title.clone(),
             description: self.description.clone(),
             priority: self.priority,
             tags: self.tags.clone(),
-            due_date: Some(recurrence.next_due(self.due_date, completed_at)?),
+            due_date: Some(next_due),
             recurrence: Some(recurrence),
+            // The reminder keeps its lead on the due date.
+            reminder: match (self.remind_before_minutes, self.remind_at, self.due_date) {
+                (Some(minutes), _, _) => Some(Reminder::Before(minutes)),
+                (None, Some(at), Some(due)) => Some(Reminder::At(next_due - (due - at))),
+                _ => None,
+            },
         })
     }
 
-    /// Applies an edit and says which event it makes.
-    pub fn edit(&mut self, edit: TaskEdit, now: DateTime<Utc>) -> EventType {
+    /// Applies an edit and says which event it makes; a reminder the edit would leave after
+    /// the due date is refused.
+    pub fn edit(&mut self, edit: TaskEdit, now: DateTime<Utc>) -> Result<EventType, ValidationError> {
         let changes = match edit {
             TaskEdit::Change(changes) => changes,
             TaskEdit::ToggleCompleted => TaskChanges::toggle_completion(self),
@@ -236,7 +350,7 @@ impl Task {
 
     /// Applies the changes and says which event they make: `completed` when the task turns
     /// completed, `updated` for anything else (including reopening).
-    pub fn apply(&mut self, changes: TaskChanges, now: DateTime<Utc>) -> EventType {
+    pub fn apply(&mut self, changes: TaskChanges, now: DateTime<Utc>) -> Result<EventType, ValidationError> {
         let becomes_completed = changes.completed == Some(true) && !self.completed;
         if let Some(title) = changes.title {
             self.title = title;
@@ -257,14 +371,39 @@ impl Task {
             self.due_date = due_date;
         }
         if let Some(recurrence) = changes.recurrence {
-            self.recurrence = recurrence;
+            self.recurrence = until_not_before_due(recurrence, self.due_date)?;
         }
+        self.settle_reminder(changes.reminder)?;
         self.updated_at = now;
-        if becomes_completed {
+        Ok(if becomes_completed {
             EventType::Completed
         } else {
             EventType::Updated
+        })
+    }
+
+    /// The reminder after a change: the one asked for, or the one it had (a relative one moves
+    /// with the due date, and goes when the due date does). A changed time goes out again.
+    fn settle_reminder(&mut self, change: Option<Option<Reminder>>) -> Result<(), ValidationError> {
+        let reminder = match change {
+            Some(reminder) => reminder,
+            None => match (self.remind_before_minutes, self.remind_at) {
+                (Some(_), _) if self.due_date.is_none() => None,
+                (Some(minutes), _) => Some(Reminder::Before(minutes)),
+                (None, Some(at)) => Some(Reminder::At(at)),
+                (None, None) => None,
+            },
+        };
+        let at = reminder_time(reminder, self.due_date)?;
+        if at != self.remind_at {
+            self.reminded_at = None;
         }
+        self.remind_at = at;
+        self.remind_before_minutes = match reminder {
+            Some(Reminder::Before(minutes)) => Some(minutes),
+            _ => None,
+        };
+        Ok(())
     }
 }
 
@@ -371,9 +510,15 @@ mod tests {
     fn completing_makes_a_completed_event_and_reopening_an_updated_one() {
         let mut t = task();
         let now = crate::clock::now();
-        assert_eq!(t.apply(TaskChanges::toggle_completion(&t), now), EventType::Completed);
+        assert_eq!(
+            t.apply(TaskChanges::toggle_completion(&t), now).unwrap(),
+            EventType::Completed
+        );
         assert!(t.completed);
-        assert_eq!(t.apply(TaskChanges::toggle_completion(&t), now), EventType::Updated);
+        assert_eq!(
+            t.apply(TaskChanges::toggle_completion(&t), now).unwrap(),
+            EventType::Updated
+        );
         assert!(!t.completed);
     }
 
@@ -385,7 +530,7 @@ mod tests {
             completed: Some(true),
             ..Default::default()
         };
-        assert_eq!(t.apply(changes, crate::clock::now()), EventType::Updated);
+        assert_eq!(t.apply(changes, crate::clock::now()).unwrap(), EventType::Updated);
     }
 
     #[test]

@@ -22,8 +22,16 @@ impl InProcessBus {
 impl Sink for InProcessBus {
     async fn deliver(&self, events: &[TaskEvent]) -> anyhow::Result<()> {
         for subscriber in &self.subscribers {
+            let wanted: Vec<TaskEvent> = events
+                .iter()
+                .filter(|e| subscriber.wants(e.event_type))
+                .cloned()
+                .collect();
+            if wanted.is_empty() {
+                continue;
+            }
             subscriber
-                .handle(events)
+                .handle(&wanted)
                 .await
                 .map_err(|e| e.context(format!("subscriber {} failed", subscriber.name())))?;
         }

@@ -17,7 +17,10 @@ pub struct DaprPublisherConfig {
     /// The sidecar's HTTP address, e.g. `http://127.0.0.1:3500`.
     pub sidecar_url: String,
     pub pubsub: String,
+    /// Where task changes go (`task-events`).
     pub topic: String,
+    /// Where `reminder.due` events go (`reminders`).
+    pub reminders_topic: String,
     /// How many users' events are published at once. Each user's own events are published one
     /// after another, in outbox order.
     pub concurrency: usize,
@@ -28,6 +31,7 @@ pub struct DaprPublisher {
     http: reqwest::Client,
     config: DaprPublisherConfig,
     publish_url: String,
+    reminders_url: String,
 }
 
 impl DaprPublisher {
@@ -37,16 +41,19 @@ impl DaprPublisher {
             .pool_max_idle_per_host(config.concurrency)
             .build()
             .context("building the Dapr HTTP client")?;
-        let publish_url = format!(
-            "{}/v1.0/publish/{}/{}",
-            config.sidecar_url.trim_end_matches('/'),
-            config.pubsub,
-            config.topic
-        );
+        let url = |topic: &str| {
+            format!(
+                "{}/v1.0/publish/{}/{topic}",
+                config.sidecar_url.trim_end_matches('/'),
+                config.pubsub,
+            )
+        };
+        let (publish_url, reminders_url) = (url(&config.topic), url(&config.reminders_topic));
         Ok(Self {
             http,
             config,
             publish_url,
+            reminders_url,
         })
     }
 
@@ -88,7 +95,11 @@ impl DaprPublisher {
         let event_id = event.event_id.to_string();
         let response = self
             .http
-            .post(&self.publish_url)
+            .post(if event.event_type.is_task_change() {
+                &self.publish_url
+            } else {
+                &self.reminders_url
+            })
             .query(&[
                 ("metadata.partitionKey", event.user_id.as_str()),
                 ("metadata.cloudevent.id", event_id.as_str()),

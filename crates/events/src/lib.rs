@@ -10,7 +10,7 @@ mod dapr_subscription;
 mod relay;
 
 use async_trait::async_trait;
-use domain::TaskEvent;
+use domain::{EventType, TaskEvent};
 
 pub use bus::InProcessBus;
 pub use dapr_publisher::{DaprPublisher, DaprPublisherConfig};
@@ -49,5 +49,10 @@ pub trait Sink: Send + Sync {
 #[async_trait]
 pub trait Subscriber: Send + Sync {
     fn name(&self) -> &'static str;
+    /// The events it is given on the in-process bus: task changes (`task-events`) unless it
+    /// says otherwise. (In distributed mode its subscriptions say the same to the sidecar.)
+    fn wants(&self, event_type: EventType) -> bool {
+        event_type.is_task_change()
+    }
     async fn handle(&self, events: &[TaskEvent]) -> anyhow::Result<()>;
 }

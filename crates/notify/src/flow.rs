@@ -9,13 +9,13 @@ use std::time::Duration;
 use async_trait::async_trait;
 use chrono::{DateTime, TimeDelta, Utc};
 use domain::account::Recipient;
-use domain::notification::NotificationStatus;
+use domain::notification::{NotificationKind, NotificationStatus};
 use domain::{EventType, TaskEvent};
 use events::Subscriber;
 use tokio::sync::Notify;
 use tokio_util::sync::CancellationToken;
 
-use crate::mail::{Mailer, completion_email};
+use crate::mail::{Mailer, completion_email, reminder_email};
 use crate::store::{Due, NewNotification, NotificationStore};
 
 /// Whom to email about a user's tasks: the api's accounts, asked directly (embedded mode) or
@@ -59,16 +59,29 @@ impl Subscriber for NotifyConsumer {
         "notify"
     }
 
+    fn wants(&self, event_type: EventType) -> bool {
+        matches!(event_type, EventType::Completed | EventType::ReminderDue)
+    }
+
     async fn handle(&self, events: &[TaskEvent]) -> anyhow::Result<()> {
         let completed: Vec<NewNotification> = events
             .iter()
-            .filter(|e| e.event_type == EventType::Completed)
-            .map(|e| NewNotification {
-                event_id: e.event_id,
-                user_id: e.user_id.clone(),
-                task_id: e.task_id,
-                task_title: e.task_data.title.clone(),
-                completed_at: e.timestamp,
+            .filter_map(|e| {
+                let kind = match e.event_type {
+                    EventType::Completed => NotificationKind::Completed,
+                    EventType::ReminderDue => NotificationKind::Reminder,
+                    _ => return None,
+                };
+                Some(NewNotification {
+                    event_id: e.event_id,
+                    kind,
+                    user_id: e.user_id.clone(),
+                    task_id: e.task_id,
+                    task_title: e.task_data.title.clone(),
+                    completed_at: e.timestamp,
+                    due_date: e.task_data.due_date,
+                    late: e.task_data.late == Some(true),
+                })
             })
             .collect();
         if completed.is_empty() {
@@ -182,20 +195,31 @@ impl Sender {
             }
             Err(e) => return self.retry_or_fail(item, format!("looking up the owner failed: {e:#}")),
         };
-        if !recipient.preferences.completion_emails {
-            return Outcome::Done(
-                NotificationStatus::Skipped,
-                "completion emails are turned off".into(),
-                String::new(),
-            );
-        }
-        let email = completion_email(
-            &recipient.email,
-            &recipient.name,
-            &n.task_title,
-            n.completed_at,
-            &self.settings.public_url,
-        );
+        let email = match n.kind {
+            NotificationKind::Completed if !recipient.preferences.completion_emails => {
+                return Outcome::Done(
+                    NotificationStatus::Skipped,
+                    "completion emails are turned off".into(),
+                    String::new(),
+                );
+            }
+            NotificationKind::Completed => completion_email(
+                &recipient.email,
+                &recipient.name,
+                &n.task_title,
+                n.completed_at,
+                &self.settings.public_url,
+            ),
+            // The user set this reminder on the task: it goes out whatever the switch says.
+            NotificationKind::Reminder => reminder_email(
+                &recipient.email,
+                &recipient.name,
+                &n.task_title,
+                n.due_date,
+                n.late,
+                &self.settings.public_url,
+            ),
+        };
         match self.mailer.send(&email).await {
             Ok(()) if self.settings.smtp => Outcome::Done(NotificationStatus::Sent, String::new(), recipient.email),
             Ok(()) => Outcome::Done(

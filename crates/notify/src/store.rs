@@ -8,19 +8,23 @@ use async_trait::async_trait;
 use chrono::{DateTime, Utc};
 use db::{Database, Dialect, Migrations, Pools};
 use domain::TaskId;
-use domain::notification::{Notification, NotificationFilter, NotificationStatus};
+use domain::notification::{Notification, NotificationFilter, NotificationKind, NotificationStatus};
 use sqlx::migrate::Migrator;
 use sqlx::{AssertSqlSafe, FromRow};
 use uuid::Uuid;
 
-/// A notification to send, as its `completed` event describes it.
+/// A notification to send, as its event (`completed` or `reminder.due`) describes it.
 #[derive(Debug, Clone, PartialEq)]
 pub struct NewNotification {
     pub event_id: Uuid,
+    pub kind: NotificationKind,
     pub user_id: String,
     pub task_id: TaskId,
     pub task_title: String,
+    /// The event's time.
     pub completed_at: DateTime<Utc>,
+    pub due_date: Option<DateTime<Utc>>,
+    pub late: bool,
 }
 
 /// A pending notification a sender has taken, with what it needs to decide.
@@ -71,17 +75,20 @@ pub struct SqlNotifications<DB: sqlx::Database> {
     pools: Pools<DB>,
 }
 
-const COLUMNS: &str = "id, event_id, user_id, task_id, task_title, completed_at, status, detail, recipient, attempts, \
-                       updated_at, created_at";
+const COLUMNS: &str = "id, event_id, kind, user_id, task_id, task_title, completed_at, due_date, late, status, \
+                       detail, recipient, attempts, updated_at, created_at";
 
 #[derive(FromRow)]
 pub struct NotificationRow {
     id: i64,
     event_id: Uuid,
+    kind: String,
     user_id: String,
     task_id: i32,
     task_title: String,
     completed_at: DateTime<Utc>,
+    due_date: Option<DateTime<Utc>>,
+    late: bool,
     status: String,
     detail: String,
     recipient: String,
@@ -98,10 +105,13 @@ impl NotificationRow {
             created_at: self.created_at,
             notification: NewNotification {
                 event_id: self.event_id,
+                kind: NotificationKind::parse(&self.kind).unwrap_or_default(),
                 user_id: self.user_id,
                 task_id: self.task_id,
                 task_title: self.task_title,
                 completed_at: self.completed_at,
+                due_date: self.due_date,
+                late: self.late,
             },
         }
     }
@@ -112,9 +122,13 @@ impl From<NotificationRow> for Notification {
         Notification {
             id: r.id,
             event_id: r.event_id,
+            // Only this module writes the column, from the enum.
+            kind: NotificationKind::parse(&r.kind).unwrap_or_default(),
             task_id: r.task_id,
             task_title: r.task_title,
             completed_at: r.completed_at,
+            due_date: r.due_date,
+            late: r.late,
             // Only this module writes the column, from the enum.
             status: NotificationStatus::parse(&r.status).unwrap_or(NotificationStatus::Failed),
             detail: r.detail,
@@ -141,7 +155,8 @@ impl<DB: Dialect> NotificationStore for SqlNotifications<DB> {
         for n in notifications {
             let inserted: Option<IdRow> = sqlx::query_as(
                 "INSERT INTO notifications (event_id, user_id, task_id, task_title, completed_at, status, \
-                 next_attempt_at, created_at, updated_at) VALUES ($1, $2, $3, $4, $5, $6, $7, $7, $7) \
+                 next_attempt_at, created_at, updated_at, kind, due_date, late) \
+                 VALUES ($1, $2, $3, $4, $5, $6, $7, $7, $7, $8, $9, $10) \
                  ON CONFLICT (event_id) DO NOTHING RETURNING id",
             )
             .bind(n.event_id)
@@ -151,6 +166,9 @@ impl<DB: Dialect> NotificationStore for SqlNotifications<DB> {
             .bind(n.completed_at)
             .bind(NotificationStatus::Pending.as_str().to_owned())
             .bind(now)
+            .bind(n.kind.as_str().to_owned())
+            .bind(n.due_date)
+            .bind(n.late)
             .fetch_optional(&mut *tx)
             .await?;
             new += usize::from(inserted.is_some());

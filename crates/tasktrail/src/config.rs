@@ -68,6 +68,8 @@ pub struct ServeArgs {
     #[command(flatten)]
     pub chat: ChatArgs,
     #[command(flatten)]
+    pub reminders: ReminderArgs,
+    #[command(flatten)]
     pub retention: RetentionArgs,
     #[command(flatten)]
     pub mail: MailArgs,
@@ -285,6 +287,15 @@ pub struct ChatArgs {
 }
 
 #[derive(Debug, Clone, Args)]
+pub struct ReminderArgs {
+    /// How often embedded mode looks for reminders that have come due (each goes out once, at
+    /// the first look after its time, however many processes look). Distributed mode: the
+    /// Dapr cron binding `reminder-scan` decides.
+    #[arg(long, env = "TASKTRAIL_REMINDER_SCAN_INTERVAL", value_parser = humantime::parse_duration, default_value = "10s")]
+    pub reminder_scan_interval: Duration,
+}
+
+#[derive(Debug, Clone, Args)]
 pub struct RetentionArgs {
     /// How long audit entries are kept.
     #[arg(long, env = "AUDIT_RETENTION", value_parser = humantime::parse_duration, default_value = "7d")]
@@ -390,6 +401,9 @@ pub struct DaprArgs {
     /// The topic task events go to.
     #[arg(long, env = "TASKTRAIL_TOPIC", default_value = "task-events")]
     pub topic: String,
+    /// The topic `reminder.due` events go to (the api) and come from (notify).
+    #[arg(long, env = "TASKTRAIL_REMINDERS_TOPIC", default_value = "reminders")]
+    pub reminders_topic: String,
     /// The token the sidecar sends in the `dapr-api-token` header of each delivery (the same
     /// value as `APP_API_TOKEN` on daprd). When set, deliveries without it answer 401; unset,
     /// anyone who can reach the port can deliver events (warned about at start).

@@ -52,6 +52,7 @@ pub async fn start(args: ServeArgs) -> anyhow::Result<Running> {
         auth.clone(),
         &args.accounts,
         &args.chat,
+        Some(args.reminders.reminder_scan_interval),
     )
     .await?;
     let audit = parts::audit(

@@ -10,6 +10,7 @@ use api::chat::agent::Agent;
 use api::chat::offline::OfflineAgent;
 use api::chat::openai::{OpenAiAgent, OpenAiConfig};
 use api::chat::service::ChatLimits;
+use api::reminders::ReminderScan;
 use audit::{AuditConsumer, AuditState, RetentionPurger, TrailFeed};
 use auth::Authenticator;
 use events::{Outbox, OutboxRelay, RelayConfig, Sink, Subscriber};
@@ -24,6 +25,7 @@ pub struct ApiEvents {
     outbox: Arc<dyn Outbox>,
     written: Arc<Notify>,
     pub accounts: Arc<AccountService>,
+    pub tasks: api::tasks::TaskService,
 }
 
 impl ApiEvents {
@@ -41,6 +43,7 @@ pub async fn api(
     auth: Arc<Authenticator>,
     accounts: &AccountArgs,
     chat: &ChatArgs,
+    reminder_scan: Option<std::time::Duration>,
 ) -> anyhow::Result<ApiEvents> {
     let database = app
         .database("api_database", url, max_connections, &api::store::MIGRATIONS)
@@ -64,6 +67,12 @@ pub async fn api(
     // upkeep purges day-old Idempotency-Keys and, at shutdown, waits for running turns.
     let accounts = state.accounts.clone();
     let chat_turns = state.chat.clone();
+    // Embedded mode scans on a timer; distributed mode when the Dapr cron binding says so.
+    if let Some(every) = reminder_scan {
+        let scan = ReminderScan::new(state.tasks.clone(), every);
+        app.background(move |stop| async move { scan.run(stop.cancelled()).await });
+    }
+    let tasks = state.tasks.clone();
     app.own_deadline(api::chat::service::CHAT_ROUTE)
         .background(move |stop| async move { chat_turns.upkeep(stop.cancelled()).await });
     app.routes(api::router(state)).document(api::openapi::document());
@@ -80,6 +89,7 @@ pub async fn api(
         outbox: api::store::relay_outbox(relay_database),
         written,
         accounts,
+        tasks,
     })
 }
 

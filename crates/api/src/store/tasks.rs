@@ -23,6 +23,10 @@ pub trait TaskStore: Send + Sync {
     /// occurrence: then two events, `completed` and the new task's `created`.
     async fn edit_task(&self, user_id: &str, id: TaskId, edit: TaskEdit) -> db::Result<Option<(Task, Vec<TaskEvent>)>>;
     async fn delete_task(&self, user_id: &str, id: TaskId) -> db::Result<Option<TaskEvent>>;
+    /// Takes up to `limit` reminders due by `now` of pending tasks, marks them sent and writes
+    /// their `reminder.due` events to the outbox, in one transaction: each goes out once, even
+    /// with several api processes scanning (rows another one holds are skipped).
+    async fn take_due_reminders(&self, now: DateTime<Utc>, limit: u32) -> db::Result<Vec<TaskEvent>>;
 }
 
 pub struct SqlTasks<DB: sqlx::Database> {
@@ -42,6 +46,9 @@ pub struct TaskRow {
     recurrence: Option<String>,
     continues: Option<i32>,
     continued_by: Option<i32>,
+    remind_at: Option<DateTime<Utc>>,
+    remind_before_minutes: Option<i32>,
+    reminded_at: Option<DateTime<Utc>>,
     created_at: DateTime<Utc>,
     updated_at: DateTime<Utc>,
 }
@@ -61,6 +68,9 @@ impl From<TaskRow> for Task {
             recurrence: r.recurrence.as_deref().and_then(|r| r.parse().ok()),
             continues: r.continues,
             continued_by: r.continued_by,
+            remind_at: r.remind_at,
+            remind_before_minutes: r.remind_before_minutes.and_then(|m| u32::try_from(m).ok()),
+            reminded_at: r.reminded_at,
             created_at: r.created_at,
             updated_at: r.updated_at,
         }
@@ -68,7 +78,7 @@ impl From<TaskRow> for Task {
 }
 
 const TASK_COLUMNS: &str = "id, user_id, title, description, completed, priority, tags, due_date, recurrence, \
-     continues, continued_by, created_at, updated_at";
+     continues, continued_by, remind_at, remind_before_minutes, reminded_at, created_at, updated_at";
 
 fn order_by(sort: SortKey) -> &'static str {
     match sort {
@@ -191,7 +201,7 @@ impl<DB: Dialect> TaskStore for SqlTasks<DB> {
         let Some(row) = row else { return Ok(None) };
         let mut task = Task::from(row);
         let now = domain::clock::now();
-        let event_type = task.edit(edit, now);
+        let event_type = task.edit(edit, now)?;
         // A recurring task's next occurrence is made with its completion, in this transaction:
         // both or neither, and once (`continued_by` stays set).
         let next = match event_type {
@@ -207,7 +217,8 @@ impl<DB: Dialect> TaskStore for SqlTasks<DB> {
         }
         sqlx::query(
             "UPDATE tasks SET title = $1, description = $2, completed = $3, priority = $4, tags = $5, \
-             due_date = $6, recurrence = $7, updated_at = $8, search_text = $10, continued_by = $11 WHERE id = $9",
+             due_date = $6, recurrence = $7, updated_at = $8, search_text = $10, continued_by = $11, \
+             remind_at = $12, remind_before_minutes = $13, reminded_at = $14 WHERE id = $9",
         )
         .bind(task.title.clone())
         .bind(task.description.clone())
@@ -220,6 +231,9 @@ impl<DB: Dialect> TaskStore for SqlTasks<DB> {
         .bind(task.id)
         .bind(search_text(&task.title, &task.description))
         .bind(task.continued_by)
+        .bind(task.remind_at)
+        .bind(task.remind_before_minutes.map(|m| m as i32))
+        .bind(task.reminded_at)
         .execute(&mut *tx)
         .await?;
         let mut events = vec![TaskEvent::record(event_type, &task, now, sequence)];
@@ -250,6 +264,32 @@ impl<DB: Dialect> TaskStore for SqlTasks<DB> {
         tx.commit().await?;
         Ok(Some(event))
     }
+
+    async fn take_due_reminders(&self, now: DateTime<Utc>, limit: u32) -> db::Result<Vec<TaskEvent>> {
+        let mut tx = self.pools.writer.begin().await?;
+        let rows: Vec<TaskRow> = sqlx::query_as(AssertSqlSafe(format!(
+            "SELECT {TASK_COLUMNS} FROM tasks WHERE remind_at <= $1 AND reminded_at IS NULL AND completed = FALSE \
+             ORDER BY remind_at LIMIT {limit}{}",
+            DB::SKIP_LOCKED
+        )))
+        .bind(now)
+        .fetch_all(&mut *tx)
+        .await?;
+        let mut events = Vec::with_capacity(rows.len());
+        for row in rows {
+            let task = Task::from(row);
+            sqlx::query("UPDATE tasks SET reminded_at = $1 WHERE id = $2")
+                .bind(now)
+                .bind(task.id)
+                .execute(&mut *tx)
+                .await?;
+            let event = TaskEvent::reminder(&task, now);
+            SqlOutbox::<DB>::append(&mut tx, &event).await?;
+            events.push(event);
+        }
+        tx.commit().await?;
+        Ok(events)
+    }
 }
 
 #[db::sql_bounds(TaskRow)]
@@ -264,10 +304,11 @@ impl<DB: Dialect> SqlTasks<DB> {
         now: DateTime<Utc>,
     ) -> db::Result<Task> {
         let search = search_text(&new.title, &new.description);
+        let (remind_at, remind_before_minutes) = new.reminder_columns()?;
         let row: TaskRow = sqlx::query_as(AssertSqlSafe(format!(
             "INSERT INTO tasks (user_id, title, description, completed, priority, tags, due_date, recurrence, \
-             continues, created_at, updated_at, search_text) \
-             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $10, $11) RETURNING {TASK_COLUMNS}"
+             continues, created_at, updated_at, search_text, remind_at, remind_before_minutes) \
+             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $10, $11, $12, $13) RETURNING {TASK_COLUMNS}"
         )))
         .bind(user_id.to_owned())
         .bind(new.title)
@@ -280,6 +321,8 @@ impl<DB: Dialect> SqlTasks<DB> {
         .bind(continues)
         .bind(now)
         .bind(search)
+        .bind(remind_at)
+        .bind(remind_before_minutes.map(|m| m as i32))
         .fetch_one(&mut *transaction)
         .await?;
         Ok(Task::from(row))

@@ -132,6 +132,70 @@ pub fn completion_email(
     }
 }
 
+/// The email to the owner of a task whose reminder is due; `late` when it goes out more than
+/// a minute after its time.
+pub fn reminder_email(
+    to: &str,
+    owner_name: &str,
+    task_title: &str,
+    due_date: Option<DateTime<Utc>>,
+    late: bool,
+    public_url: &str,
+) -> Email {
+    let title_line = header_safe(task_title, usize::MAX);
+    let subject = format!(
+        "{}: {}",
+        if late { "Reminder (late)" } else { "Reminder" },
+        header_safe(task_title, SUBJECT_TITLE_MAX_CHARS)
+    );
+    let name = header_safe(owner_name, NAME_MAX_CHARS);
+    let link = format!("{}/", public_url.trim().trim_end_matches('/'));
+    let greeting = if name.is_empty() {
+        "Hello,".to_string()
+    } else {
+        format!("Hi {name},")
+    };
+    let due = match due_date {
+        Some(due) => format!(" It is due {}.", due.format("%A, %-d %B %Y at %H:%M UTC")),
+        None => String::new(),
+    };
+    let lateness = if late {
+        " This reminder is late: the service was not running when it was due."
+    } else {
+        ""
+    };
+    let text = format!(
+        "{greeting}\n\n\
+         A reminder for your task \"{title_line}\".{due}{lateness}\n\n\
+         Open tasktrail: {link}\n\n\
+         -- \n\
+         tasktrail sends this email because you set a reminder on this task.\n"
+    );
+    let html = format!(
+        "<!DOCTYPE html>\n\
+         <html><head><meta charset=\"utf-8\"><title>{subject_html}</title></head>\n\
+         <body style=\"font-family: system-ui, sans-serif; color: #1f2328; line-height: 1.5\">\n\
+         <p>{greeting_html}</p>\n\
+         <p>A reminder for your task <strong>{title_html}</strong>.{due_html}{late_html}</p>\n\
+         <p><a href=\"{link_html}\">Open tasktrail</a></p>\n\
+         <p style=\"color: #656d76; font-size: 0.9em\">tasktrail sends this email because you set a reminder on this task.</p>\n\
+         </body></html>\n",
+        subject_html = escape_html(&subject),
+        greeting_html = escape_html(&greeting),
+        title_html = escape_html(&title_line),
+        due_html = escape_html(&due),
+        late_html = escape_html(lateness),
+        link_html = escape_html(&link),
+    );
+    Email {
+        to: to.trim().to_string(),
+        to_name: name,
+        subject,
+        text,
+        html,
+    }
+}
+
 /// `value` made fit for a header: every control character (CR and LF among them) and every
 /// other kind of white space becomes one space, invisible direction and zero-width characters
 /// are dropped, and what is left is cut to `max_chars` characters, the last one an ellipsis.

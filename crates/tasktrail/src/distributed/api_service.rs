@@ -25,6 +25,8 @@ pub async fn start(args: ApiArgs) -> anyhow::Result<Running> {
         auth,
         &args.accounts,
         &args.chat,
+        // The cron binding `reminder-scan` triggers the scan (deploy/dapr/local, the chart).
+        None,
     )
     .await?;
     // The public origin serves the audit trail and the notifications too (proxied), so the
@@ -53,10 +55,10 @@ pub async fn start(args: ApiArgs) -> anyhow::Result<Running> {
     // sidecar's token, so not at all when none is configured.
     match args.dapr.subscription().app_api_token {
         Some(token) => {
-            app.routes(api::internal::router(api.accounts.clone(), &token));
+            app.routes(api::internal::router(api.accounts.clone(), api.tasks.clone(), &token));
         }
         None => tracing::warn!(
-            "APP_API_TOKEN is not set: /internal/users/{{user_id}} is not served, so the notification service cannot look up whom to email"
+            "APP_API_TOKEN is not set: /internal/users/{{user_id}} and /reminder-scan are not served, so the notification service cannot look up whom to email and no reminder goes out"
         ),
     }
 
@@ -64,6 +66,7 @@ pub async fn start(args: ApiArgs) -> anyhow::Result<Running> {
         sidecar_url: args.dapr.sidecar_url(),
         pubsub: args.dapr.pubsub.clone(),
         topic: args.dapr.topic.clone(),
+        reminders_topic: args.dapr.reminders_topic.clone(),
         concurrency: args.publish_concurrency.max(1),
         request_timeout: Duration::from_secs(10),
     })?);

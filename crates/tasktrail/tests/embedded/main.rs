@@ -3,6 +3,10 @@
 
 mod fake_llm;
 mod harness;
+// The real SMTP server of the email tests (notify's own tests use it too).
+#[path = "../../../notify/tests/mail/mailpit.rs"]
+#[allow(dead_code)]
+mod mailpit;
 
 mod authz;
 mod chat;
@@ -14,5 +18,6 @@ mod notifications;
 mod ops;
 mod preferences;
 mod recurrence;
+mod reminders;
 mod retention;
 mod stream;

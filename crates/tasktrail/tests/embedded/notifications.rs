@@ -10,10 +10,7 @@ use serde_json::{Value, json};
 use crate::harness::{Backend, TestApp, User};
 use crate::on_both_backends;
 
-#[path = "../../../notify/tests/mail/mailpit.rs"]
-#[allow(dead_code)]
-mod mailpit;
-use mailpit::Mailpit;
+use crate::mailpit::Mailpit;
 
 on_both_backends!(
     a_completion_emails_its_owner_once,
@@ -130,10 +127,13 @@ async fn a_completion_emails_its_owner_once(backend: Backend) {
     let new = store
         .enqueue(&[notify::store::NewNotification {
             event_id: completed.event_id,
+            kind: domain::notification::NotificationKind::Completed,
             user_id: completed.user_id.clone(),
             task_id: completed.task_id,
             task_title: completed.task_data.title.clone(),
             completed_at: completed.timestamp,
+            due_date: None,
+            late: false,
         }])
         .await
         .unwrap();
