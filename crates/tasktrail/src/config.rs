@@ -429,8 +429,17 @@ impl DaprArgs {
     /// The route the sidecar delivers the topic to; the Dapr `Subscription` resource
     /// (deploy/dapr/local/subscription.yaml, the Helm chart) names the same path.
     pub fn subscription(&self) -> events::DaprSubscription {
+        self.subscription_to(&self.topic)
+    }
+
+    /// The same for the reminders topic (notify; deploy/dapr/local/subscription-reminders.yaml).
+    pub fn reminders_subscription(&self) -> events::DaprSubscription {
+        self.subscription_to(&self.reminders_topic)
+    }
+
+    fn subscription_to(&self, topic: &str) -> events::DaprSubscription {
         events::DaprSubscription {
-            route: format!("/events/{}", self.topic),
+            route: format!("/events/{topic}"),
             app_api_token: self.app_api_token.clone().filter(|t| !t.is_empty()),
         }
     }

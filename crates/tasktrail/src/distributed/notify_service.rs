@@ -27,7 +27,12 @@ pub async fn start(args: NotifyArgs) -> anyhow::Result<Running> {
         &args.mail,
     )
     .await?;
-    app.routes(events::subscription_router(args.dapr.subscription(), consumer));
+    // Completions come on task-events, due reminders on reminders; one consumer takes both.
+    app.routes(events::subscription_router(args.dapr.subscription(), consumer.clone()))
+        .routes(events::subscription_router(
+            args.dapr.reminders_subscription(),
+            consumer,
+        ));
     tracing::info!(pubsub = %args.dapr.pubsub, topic = %args.dapr.topic, api = %args.api_app_id,
         "task events come in through the Dapr sidecar; owners are asked of the api through it");
     args.dapr.warn_if_unauthenticated();

@@ -182,3 +182,40 @@ async fn an_smtp_outage_delays_the_email_and_sends_it_once() {
     assert_eq!(mail.len(), 1, "{mail:#?}");
     assert_eq!(mail[0]["Subject"], "Completed: sent later");
 }
+
+/// A reminder on the stack: the Dapr cron binding ticks the api's scan, the `reminder.due`
+/// event goes through Kafka's `reminders` topic to notify, and the owner gets one email; the
+/// audit trail never holds it.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_due_reminder_travels_through_kafka_to_its_owners_inbox() {
+    let _turn = exclusive_stack().await;
+    let http = client();
+    let ada = new_user(&http).await;
+    let ada_email = email_of(&http, &ada).await;
+    let remind_at = (chrono::Utc::now() + chrono::Duration::seconds(2)).to_rfc3339();
+    let (status, task) = call(
+        &http,
+        API,
+        Method::POST,
+        &format!("/api/{}/tasks", ada.id),
+        Some(&ada.token),
+        Some(json!({"title": "renew the passport", "remind_at": remind_at})),
+    )
+    .await;
+    assert_eq!(status, StatusCode::CREATED, "{task}");
+    // The cron binding ticks every 5 s.
+    let list = settled(&http, &ada, 1, Duration::from_secs(30)).await;
+    assert_eq!(
+        (list[0]["kind"].clone(), list[0]["status"].clone()),
+        (json!("reminder"), json!("sent")),
+        "{list:?}"
+    );
+    let mail = mail_to(&http, &ada_email).await;
+    assert_eq!(mail.len(), 1, "{mail:#?}");
+    assert_eq!(mail[0]["Subject"], "Reminder: renew the passport");
+    let trail = wait_for_user_trail(&http, &ada, 1, Duration::from_secs(10)).await;
+    assert_eq!(event_types(&trail), ["created"]);
+    // Later ticks send nothing more.
+    tokio::time::sleep(Duration::from_secs(6)).await;
+    assert_eq!(mail_to(&http, &ada_email).await.len(), 1);
+}
