@@ -8,6 +8,7 @@ use std::time::Duration;
 use reqwest::{Method, StatusCode};
 use serde_json::{Value, json};
 
+use crate::replicas::{API2, Extras};
 use crate::stack::*;
 
 #[path = "../common/sse.rs"]
@@ -115,4 +116,82 @@ async fn a_recurring_task_continues_once_through_kafka() {
     let (_, list) = call(&http, API, Method::GET, &tasks, Some(&ada.token), None).await;
     let list: &Vec<Value> = list.as_array().unwrap();
     assert_eq!(list.len(), 3, "two occurrences and the marker: {list:#?}");
+}
+
+/// Two api replicas (each beside its sidecar, each ticked by the cron binding, one relay
+/// lease): reminders due at once go out once each, and a weekly task completed through both
+/// replicas at the same moment continues once.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn two_api_replicas_send_each_reminder_and_continue_each_series_once() {
+    let _turn = exclusive_stack().await;
+    let _extras = Extras::start(&["api2", "api2-dapr"]).await;
+    let http = client();
+    let ada = new_user(&http).await;
+    let tasks = format!("/api/{}/tasks", ada.id);
+    let at = (chrono::Utc::now() + chrono::Duration::seconds(3)).to_rfc3339();
+    for n in 0..10 {
+        let base = if n % 2 == 0 { API } else { API2 };
+        let (status, body) = call(
+            &http,
+            base,
+            Method::POST,
+            &tasks,
+            Some(&ada.token),
+            Some(json!({"title": format!("reminder {n}"), "remind_at": at})),
+        )
+        .await;
+        assert_eq!(status, StatusCode::CREATED, "{body}");
+    }
+    let (_, weekly) = call(
+        &http,
+        API,
+        Method::POST,
+        &tasks,
+        Some(&ada.token),
+        Some(json!({"title": "weekly", "due_date": "2030-01-07T09:00:00Z", "recurrence": "weekly"})),
+    )
+    .await;
+    let path = format!("{tasks}/{}", weekly["id"]);
+    let done = json!({"completed": true});
+    let (first, second) = tokio::join!(
+        call(&http, API, Method::PUT, &path, Some(&ada.token), Some(done.clone())),
+        call(&http, API2, Method::PUT, &path, Some(&ada.token), Some(done.clone())),
+    );
+    assert_eq!((first.0, second.0), (StatusCode::OK, StatusCode::OK));
+
+    // Ten reminders, each once (the binding ticks every 5 s on both replicas).
+    let notifications = format!("/api/{}/notifications", ada.id);
+    eventually("ten reminders sent", Duration::from_secs(30), || async {
+        let (_, page) = call(&http, API, Method::GET, &notifications, Some(&ada.token), None).await;
+        let sent = page["notifications"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .filter(|n| n["kind"] == "reminder" && n["status"] == "sent")
+            .count();
+        sent >= 10
+    })
+    .await;
+    tokio::time::sleep(Duration::from_secs(6)).await;
+    let (_, page) = call(&http, API, Method::GET, &notifications, Some(&ada.token), None).await;
+    let mut titles: Vec<String> = page["notifications"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|n| n["kind"] == "reminder")
+        .map(|n| n["task_title"].as_str().unwrap().to_owned())
+        .collect();
+    titles.sort();
+    assert_eq!(titles, (0..10).map(|n| format!("reminder {n}")).collect::<Vec<_>>());
+
+    let (_, list) = call(
+        &http,
+        API,
+        Method::GET,
+        &format!("{tasks}?q=weekly"),
+        Some(&ada.token),
+        None,
+    )
+    .await;
+    assert_eq!(list.as_array().unwrap().len(), 2, "one next occurrence: {list:#}");
 }
