@@ -370,6 +370,64 @@ function recurrenceControl(task) {
   return { node, value };
 }
 
+// ------------------------------------------------ reminders (docs/api.md, "Reminders")
+
+const UNITS = { minutes: 1, hours: 60, days: 1440 };
+const MAX_REMIND_BEFORE = 43_200; // 30 days, in minutes
+
+function beforeText(minutes) {
+  const [unit, n] = minutes % 1440 === 0 ? ["day", minutes / 1440] : minutes % 60 === 0 ? ["hour", minutes / 60] : ["minute", minutes];
+  return `${n} ${unit}${n === 1 ? "" : "s"} before`;
+}
+
+const shortTime = (iso) => new Date(iso).toLocaleString(undefined, { day: "numeric", month: "short", year: "numeric", hour: "2-digit", minute: "2-digit" });
+
+function reminderText(task) {
+  if (!task.remind_at) return "";
+  if (task.reminded_at) return `reminded ${shortTime(task.reminded_at)}`;
+  return task.remind_before_minutes ? `reminder ${beforeText(task.remind_before_minutes)}` : `reminder ${shortTime(task.remind_at)}`;
+}
+
+/** `datetime-local`'s value (local time, to the minute) for an instant. */
+function localInputValue(iso) {
+  const d = new Date(iso);
+  return `${localDay(d)}T${pad(d.getHours())}:${pad(d.getMinutes())}`;
+}
+
+function reminderControl(task) {
+  const id = `remind-${task.id}`;
+  const relative = task.remind_before_minutes;
+  const kindNow = relative ? "before" : task.remind_at ? "at" : "none";
+  const kind = el("select", { id, "aria-label": `Reminder: “${task.title}”` },
+    [["none", "No reminder"], ["before", "Before it is due…"], ["at", "At a time…"]].map(([value, text]) => el("option", { value, text, selected: value === kindNow })));
+  const unitNow = !relative ? "minutes" : relative % 1440 === 0 ? "days" : relative % 60 === 0 ? "hours" : "minutes";
+  const amount = el("input", { type: "number", min: "1", step: "1", inputmode: "numeric", class: "every", value: String(relative ? relative / UNITS[unitNow] : 30), "aria-label": "How long before" });
+  const unit = el("select", { "aria-label": "Minutes, hours or days before" }, Object.keys(UNITS).map((u) => el("option", { value: u, text: `${u} before`, selected: u === unitNow })));
+  const at = el("input", { type: "datetime-local", "aria-label": "Remind me at", value: task.remind_at && !relative ? localInputValue(task.remind_at) : "" });
+  const beforeGroup = el("span", { class: "every-group" }, amount, unit);
+  const sync = () => {
+    beforeGroup.hidden = kind.value !== "before";
+    at.hidden = kind.value !== "at";
+  };
+  kind.addEventListener("change", sync);
+  sync();
+  const node = el("div", { class: "field repeat" }, el("label", { for: id, text: "Reminder" }), el("div", { class: "repeat-controls" }, kind, beforeGroup, at));
+  /** The fields to send ({} for no change), or an error message. */
+  const changes = () => {
+    if (kind.value === "none") return task.remind_at ? { changes: { remind_at: null } } : { changes: {} };
+    if (kind.value === "before") {
+      const n = Number(amount.value);
+      const minutes = n * UNITS[unit.value];
+      if (!Number.isInteger(n) || n < 1 || minutes > MAX_REMIND_BEFORE) return { error: "A reminder goes 1 minute to 30 days before the due date." };
+      return minutes === relative ? { changes: {} } : { changes: { remind_before_minutes: minutes } };
+    }
+    if (!at.value) return { error: "Pick when to be reminded." };
+    const when = new Date(at.value).toISOString();
+    return !relative && task.remind_at && Date.parse(task.remind_at) === Date.parse(when) ? { changes: {} } : { changes: { remind_at: when } };
+  };
+  return { node, changes };
+}
+
 const parseTags = (text) => [...new Set(text.split(",").map((t) => t.trim()).filter(Boolean))];
 
 // ------------------------------------------------ one task
@@ -387,6 +445,7 @@ function taskItem(task) {
     task.recurrence
       ? el("span", { class: "repeats", title: "Repeats: the next one appears when this is completed" }, el("span", { "aria-hidden": "true", text: "↻ " }), el("span", { class: "sr-only", text: "repeats " }), task.recurrence)
       : null,
+    task.remind_at ? el("span", { class: "reminder" }, el("span", { "aria-hidden": "true", text: "⏰ " }), reminderText(task)) : null,
     task.tags?.length
       ? el("ul", { class: "tags", "aria-label": "Tags" }, task.tags.map((tag) =>
           el("li", {}, el("button", {
@@ -475,6 +534,7 @@ function editTask(task, item) {
   const time = el("input", { type: "time", "aria-label": label("Due time (optional)"), value: timeBefore });
   const tags = el("input", { "aria-label": label("Tags (comma-separated)"), value: (task.tags || []).join(", "), autocomplete: "off", placeholder: "e.g. home, errands" });
   const repeat = recurrenceControl(task);
+  const reminder = reminderControl(task);
   const error = el("p", { class: "error", role: "alert" });
   const cancel = () => {
     item.replaceWith(taskItem(task));
@@ -500,6 +560,9 @@ function editTask(task, item) {
         const rule = repeat.value();
         if (rule.error) return setError(error, rule.error);
         if (rule.rule !== (task.recurrence ?? null)) changes.recurrence = rule.rule;
+        const remind = reminder.changes();
+        if (remind.error) return setError(error, remind.error);
+        Object.assign(changes, remind.changes);
         if (changes.title === "") return setError(error, "The title cannot be empty.");
         if (!Object.keys(changes).length) return cancel();
         try {
@@ -523,6 +586,7 @@ function editTask(task, item) {
       field("Due time (optional)", time),
       field("Tags (comma-separated)", tags),
       repeat.node,
+      reminder.node,
     ),
     error,
   );
@@ -892,7 +956,13 @@ function notificationItem(item) {
     el(
       "div",
       { class: "what" },
-      el("div", {}, `Task ${item.task_id}: “${item.task_title}” completed`),
+      el(
+        "div",
+        {},
+        item.kind === "reminder"
+          ? `Reminder${item.late ? " (late)" : ""}: task ${item.task_id}, “${item.task_title}”${item.due_date ? `, due ${shortTime(item.due_date)}` : ""}`
+          : `Task ${item.task_id}: “${item.task_title}” completed`,
+      ),
       el("p", { class: "change", text: `${STATUS_TEXT[item.status] ?? item.status}${to}${detail}` }),
     ),
   );
