@@ -261,9 +261,17 @@ test("a change made through the REST API appears on an open audit page without a
   await waitForEvents(page, 1);
   await page.evaluate(() => (window.stillTheSamePage = true));
 
+  // Streamed: each change is on the page within moments of its answer (polling every 2 s, it
+  // took a second on average).
+  const started = Date.now();
   const task = await rest(user, "POST", "/tasks", { title: "made elsewhere" });
+  await waitForEvents(page, 2);
+  const first = Date.now() - started;
+  const completing = Date.now();
   await rest(user, "PATCH", `/tasks/${task.id}/complete`);
   await waitForEvents(page, 3);
+  const second = Date.now() - completing;
+  assert.ok(first < 500 && second < 500, `changes took ${first} ms and ${second} ms to appear`);
   assert.deepEqual(await eventTypes(page), ["created", "created", "completed"]);
   assert.equal(await page.evaluate(() => window.stillTheSamePage), true, "no reload happened");
   await page.locator("[data-events] details summary").first().click();
@@ -271,6 +279,40 @@ test("a change made through the REST API appears on an open audit page without a
   await page.locator("[data-events] details summary").first().click();
   await page.screenshot({ path: join(screenshots, "audit-trail-dark.png"), fullPage: true });
   assert.deepEqual(problems, []);
+  await context.close();
+});
+
+test("when the live trail's stream fails the audit page polls, and takes the stream again once it is back", async () => {
+  const { context, page, problems } = await openPage();
+  const user = await signUp(page);
+  let refuse = true;
+  await page.route("**/audit/stream*", (route) => (refuse ? route.abort() : route.continue()));
+  await rest(user, "POST", "/tasks", { title: "before" });
+  await page.getByRole("link", { name: "Audit trail" }).click();
+  await waitForEvents(page, 1);
+
+  await rest(user, "POST", "/tasks", { title: "while the stream is down" });
+  await waitForEvents(page, 2);
+
+  refuse = false;
+  await page.waitForResponse((response) => response.url().includes("/audit/stream") && response.status() === 200, { timeout: 40_000 });
+  const polls = [];
+  page.on("request", (request) => {
+    if (/\/audit\?/.test(request.url())) polls.push(request.url());
+  });
+  const started = Date.now();
+  await rest(user, "POST", "/tasks", { title: "streamed again" });
+  await waitForEvents(page, 3);
+  assert.ok(Date.now() - started < 500, `took ${Date.now() - started} ms`);
+  await page.waitForTimeout(2500);
+  assert.deepEqual(polls, [], "no polling while the stream is up");
+  assert.deepEqual(
+    (await page.locator("[data-events] .event .what > div").allTextContents()).map((t) => /“(.*)”/.exec(t)[1]),
+    ["before", "while the stream is down", "streamed again"],
+    "each once, in order",
+  );
+  // The refused connections, which the browser logs.
+  assert.deepEqual(problems.filter((p) => !p.includes("net::ERR_FAILED")), []);
   await context.close();
 });
 

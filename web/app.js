@@ -69,7 +69,7 @@ function clearSession() {
 
 function expireSession(message) {
   clearSession();
-  stopAuditPolling();
+  stopLive();
   showAuthNotice(message);
   location.hash = "#/signin";
   route();
@@ -174,7 +174,7 @@ function route() {
     if (link.dataset.nav === view) link.setAttribute("aria-current", "page");
     else link.removeAttribute("aria-current");
   }
-  if (view !== "audit") stopAuditPolling();
+  if (view !== "audit") stopLive();
   if (view !== "notifications") stopNotificationPolling();
   if (!signedIn) {
     document.title = "Sign in · tasktrail";
@@ -234,7 +234,7 @@ async function submitAuth(event) {
 
 function signOut() {
   clearSession();
-  stopAuditPolling();
+  stopLive();
   // The next person to sign in on this tab starts from the whole list.
   state.filter = { status: "all", q: "", sort: "created", priority: "", tag: "", due: "" };
   $('input[name="status"][value="all"]').checked = true;
@@ -735,6 +735,7 @@ function readAuditFilter() {
 }
 
 function startAudit() {
+  stopLive();
   if (!readAuditFilter()) return;
   Object.assign(state.audit, { events: [], seen: new Set(), cursor: null, tail: null, caughtUp: false });
   $("[data-events]").replaceChildren();
@@ -742,7 +743,7 @@ function startAudit() {
     renderAuditEmpty("Choose at least one event type.");
     return;
   }
-  loadAuditPage().then(startAuditPolling);
+  loadAuditPage();
 }
 
 async function loadAuditPage() {
@@ -763,11 +764,96 @@ async function loadAuditPage() {
     state.audit.loading = false;
     renderAuditEmpty("No events match these filters yet. Changes you make appear here by themselves.");
   }
+  // Once the last page is shown, follow the trail live.
+  if (state.audit.caughtUp && !live.controller && !live.retryTimer && $('[data-view="audit"]').hidden === false) openStream();
 }
 
-// Live updates: once the last page is shown, ask every 2 s for what has been stored since. The
-// tail cursor follows the order entries were stored in, so an event that arrives late (with an
-// older timestamp) still shows up.
+// Live updates: once the last page is shown, the page reads the trail's stream (server-sent
+// events, read with fetch since EventSource cannot send the token), which delivers each entry the
+// moment it is stored. Should the stream fail, it asks every 2 s for what has been stored since
+// (the poll below) and tries the stream again, backing off. Both resume from the same tail
+// cursor, which follows the order entries were stored in, so an event that arrives late (with an
+// older timestamp) still shows up, and none is shown twice.
+const STREAM_RETRY_MS = [1000, 2000, 5000, 10_000, 30_000];
+const live = { controller: null, retryTimer: null, failures: 0 };
+
+function stopLive() {
+  live.controller?.abort();
+  live.controller = null;
+  clearTimeout(live.retryTimer);
+  live.retryTimer = null;
+  live.failures = 0;
+  stopAuditPolling();
+}
+
+async function openStream() {
+  live.retryTimer = null;
+  if (!state.session || !state.audit.caughtUp) return;
+  const controller = new AbortController();
+  live.controller = controller;
+  const params = auditParams({});
+  for (const key of ["limit", "order"]) params.delete(key);
+  const headers = { authorization: `Bearer ${state.session.token}`, accept: "text/event-stream" };
+  // With no tail yet (nothing shown), everything matching from the start: the trail is empty
+  // for these filters, or was a moment ago.
+  if (state.audit.tail) params.set("cursor", state.audit.tail);
+  else headers["last-event-id"] = "0";
+  try {
+    const response = await fetch(userPath(`/audit/stream?${params}`), { headers, signal: controller.signal });
+    if (response.status === 401) return expireSession("Your session has expired. Please sign in again.");
+    if (!response.ok || !response.body) throw new Error(`the stream answered ${response.status}`);
+    live.failures = 0;
+    stopAuditPolling();
+    $("[data-live]").classList.remove("paused");
+    await readStream(response.body);
+  } catch {
+    // refused, cut, or aborted: see below
+  }
+  if (controller.signal.aborted || live.controller !== controller) return;
+  // The stream ended (its token expired, the server restarted) or failed: poll meanwhile, and
+  // try again (a reconnection with an expired token signs the user out above).
+  live.controller = null;
+  if (!state.audit.timer) startAuditPolling();
+  live.retryTimer = setTimeout(openStream, STREAM_RETRY_MS[Math.min(live.failures++, STREAM_RETRY_MS.length - 1)]);
+}
+
+async function readStream(body) {
+  const reader = body.pipeThrough(new TextDecoderStream()).getReader();
+  let buffer = "";
+  for (;;) {
+    const { value, done } = await reader.read();
+    if (done) return;
+    buffer += value;
+    let end;
+    while ((end = buffer.search(/\r?\n\r?\n/)) >= 0) {
+      const frame = buffer.slice(0, end);
+      buffer = buffer.slice(end).replace(/^\r?\n\r?\n/, "");
+      streamFrame(frame);
+    }
+  }
+}
+
+function streamFrame(frame) {
+  let type = "message";
+  let id = null;
+  const data = [];
+  for (const line of frame.split(/\r?\n/)) {
+    if (!line || line.startsWith(":")) continue; // a heartbeat
+    const colon = line.indexOf(":");
+    const field = colon < 0 ? line : line.slice(0, colon);
+    const value = colon < 0 ? "" : line.slice(colon + 1).replace(/^ /, "");
+    if (field === "event") type = value;
+    else if (field === "id") id = value;
+    else if (field === "data") data.push(value);
+  }
+  if (type !== "audit" || !data.length) return;
+  const entry = JSON.parse(data.join("\n"));
+  addEvents([entry]);
+  state.audit.tail = id ?? String(entry.id);
+  renderAuditEmpty("No events match these filters yet. Changes you make appear here by themselves.");
+}
+
+// The fallback while the stream is down.
 async function pollAudit() {
   if (!state.session || document.hidden || !state.audit.caughtUp || state.audit.loading || !state.audit.types.length) return;
   const params = auditParams(state.audit.tail ? { cursor: state.audit.tail, limit: "200" } : { limit: "200" });
