@@ -205,7 +205,7 @@ test("a chat message adds a task that appears in the list and in the trail", asy
   const user = JSON.parse(await page.evaluate(() => sessionStorage.getItem("tasktrail.session")));
   await rest(user, "POST", "/tasks", { title: "renew passport", priority: "high", tags: ["admin", "travel"], due_date: "2026-01-15" });
   await rest(user, "POST", "/tasks", { title: "water the plants", priority: "low", tags: ["home"], due_date: utcDay(0), recurrence: "every 3 days" });
-  await rest(user, "POST", "/tasks", { title: "team sync notes", tags: ["work"], due_date: "2030-02-04", recurrence: "weekly" });
+  await rest(user, "POST", "/tasks", { title: "team sync notes", tags: ["work"], due_date: "2030-02-04T09:00:00Z", recurrence: "weekly", remind_before_minutes: 30 });
   await page.getByRole("checkbox", { name: "Complete “buy milk”" }).focus();
   await page.keyboard.press("Space");
   await taskRow(page, "team sync notes").waitFor();

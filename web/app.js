@@ -445,7 +445,7 @@ function taskItem(task) {
     task.recurrence
       ? el("span", { class: "repeats", title: "Repeats: the next one appears when this is completed" }, el("span", { "aria-hidden": "true", text: "↻ " }), el("span", { class: "sr-only", text: "repeats " }), task.recurrence)
       : null,
-    task.remind_at ? el("span", { class: "reminder" }, el("span", { "aria-hidden": "true", text: "⏰ " }), reminderText(task)) : null,
+    task.remind_at ? el("span", { class: "reminder", text: reminderText(task) }) : null,
     task.tags?.length
       ? el("ul", { class: "tags", "aria-label": "Tags" }, task.tags.map((tag) =>
           el("li", {}, el("button", {
