@@ -6,7 +6,7 @@ Usage: mcp-client-test.py BASE_URL EXPECTED_VERSION
 Signs a user up through REST, then over streamable HTTP at BASE_URL/mcp with that user's token:
 initializes (the server must introduce itself as tasktrail with EXPECTED_VERSION), lists the
 six tools, calls each one and checks its result (and, through REST, what it did), sends bad
-values, ends the session and checks that the server closed it; then connects once more the way
+values (reminders included), ends the session and checks that the server closed it; then connects once more the way
 the SDK's `Client` does by default (mode "auto"). Every request's answer and every log record
 of the SDK are captured: the sessions must be clean (no warning or error, every answer 2xx).
 Prints one `check: ok - ...` or `check: FAILED - ...` line per check; exits 1 on any failure.
@@ -139,6 +139,7 @@ def result_value(result):
 
 TOOLS = ["add_task", "complete_task", "delete_task", "list_tasks", "search_tasks", "update_task"]
 NEW_FIELDS = ["priority", "tags", "due_date", "recurrence"]
+REMINDER_FIELDS = ["remind_at", "remind_before_minutes"]
 
 
 async def full_session():
@@ -170,12 +171,12 @@ async def tool_calls(traffic, http):
         check.expect(sorted(tools) == TOOLS, f"the tools are {sorted(tools)}, not {TOOLS}")
         for name in ("add_task", "update_task"):
             properties = tools[name].input_schema.get("properties", {}) if name in tools else {}
-            missing = [f for f in NEW_FIELDS if f not in properties]
+            missing = [f for f in NEW_FIELDS + REMINDER_FIELDS if f not in properties]
             check.expect(not missing, f"{name} does not take {missing}")
         filters = tools["list_tasks"].input_schema.get("properties", {}) if "list_tasks" in tools else {}
         missing = [f for f in ("status", "tag", "priority", "q") if f not in filters]
         check.expect(not missing, f"list_tasks does not filter by {missing}")
-        check.done("tools/list: the six tools; add_task and update_task take priority, tags, due_date and recurrence; list_tasks filters by status, tag, priority and q")
+        check.done("tools/list: the six tools; add_task and update_task take priority, tags, due_date, recurrence, remind_at and remind_before_minutes; list_tasks filters by status, tag, priority and q")
 
         # add_task
         check = Check("add_task")
@@ -246,6 +247,38 @@ async def tool_calls(traffic, http):
                      f"after update_task REST shows {task}, not due 2030-12-24 with the tags kept")
         check.done("update_task changes priority and tags, clears due date and recurrence with null, sets a date, keeps what it is not given")
 
+        # a reminder: relative to the due date, then at a time, then cleared
+        check = Check("reminders")
+        added = result_value(await client.call_tool("add_task", {
+            "title": "dentist", "due_date": "2030-12-06T09:30:00Z", "remind_before_minutes": 30}))
+        dentist = added.get("task_id") if check.expect(isinstance(added, dict), f"add_task failed: {added}") else None
+
+        async def listed_reminder():
+            found = result_value(await client.call_tool("search_tasks", {"query": "dentist"}))
+            item = found[0] if isinstance(found, list) and len(found) == 1 else {}
+            return {f: item.get(f) for f in REMINDER_FIELDS}
+
+        def rest_reminder():
+            status, task = rest_task(dentist)
+            return {f: task.get(f) for f in REMINDER_FIELDS} if status == 200 else (status, task)
+
+        want = {"remind_at": "2030-12-06T09:00:00Z", "remind_before_minutes": 30}
+        got = await listed_reminder()
+        check.expect(got == want, f"search_tasks lists the reminder as {got}, not {want}")
+        check.expect(rest_reminder() == want, f"REST shows the reminder as {rest_reminder()}, not {want}")
+        updated = result_value(await client.call_tool("update_task", {"task_id": dentist, "remind_at": "2030-12-05T18:00:00Z"}))
+        check.expect(updated == {"task_id": dentist, "status": "updated", "title": "dentist"}, f"update_task returned {updated}")
+        want = {"remind_at": "2030-12-05T18:00:00Z", "remind_before_minutes": None}
+        got = await listed_reminder()
+        check.expect(got == want, f"after setting remind_at, search_tasks lists {got}, not {want}")
+        await client.call_tool("update_task", {"task_id": dentist, "remind_at": None})
+        want = {"remind_at": None, "remind_before_minutes": None}
+        got = await listed_reminder()
+        check.expect(got == want and rest_reminder() == want, f"after remind_at null, search_tasks lists {got} and REST {rest_reminder()}, not {want}")
+        deleted = result_value(await client.call_tool("delete_task", {"task_id": dentist}))
+        check.expect(isinstance(deleted, dict) and deleted.get("status") == "deleted", f"delete_task returned {deleted}")
+        check.done("a reminder: add_task with remind_before_minutes lists remind_at (due less 30 minutes) and the lead; update_task moves it to a time, and null clears it (REST agrees)")
+
         # the overdue filter, with a due date in the past
         check = Check("list_tasks due=overdue")
         overdue = result_value(await client.call_tool("list_tasks", {"due": "overdue"}))
@@ -303,6 +336,10 @@ async def tool_calls(traffic, http):
             ("update_task", {"task_id": milk, "priority": "urgent"}, "urgent"),
             ("update_task", {"task_id": milk, "recurrence": "every 400 days"}, "recurrence"),
             ("update_task", {"task_id": milk}, "at least one"),
+            ("add_task", {"title": "x", "due_date": "2031-05-01", "remind_at": "2031-05-02"}, "remind_at"),
+            ("add_task", {"title": "x", "remind_before_minutes": 30}, "remind_before_minutes"),
+            ("add_task", {"title": "x", "due_date": "2031-05-01", "remind_at": "2031-04-30", "remind_before_minutes": 5}, "not both"),
+            ("update_task", {"task_id": milk, "remind_before_minutes": 0}, "remind_before_minutes"),
             ("list_tasks", {"priority": "urgent"}, "urgent"),
             ("list_tasks", {"status": "done"}, "done"),
             ("list_tasks", {"due": "someday"}, "someday"),
@@ -316,7 +353,7 @@ async def tool_calls(traffic, http):
                 check.expect(says.lower() in text.lower(), f"{tool} {shown} was refused with {text!r}, which does not name {says!r}")
         after = rest_tasks()
         check.expect(after == before, "a refused call changed the tasks")
-        check.done(f"{len(bad)} bad values (unknown priority, 100 tags, a 1,000-character tag, invalid date, invalid or out-of-range recurrence, until before due, unknown field, empty title, empty update, bad filters, another user's id) are tool errors naming what is wrong, and change nothing")
+        check.done(f"{len(bad)} bad values (unknown priority, 100 tags, a 1,000-character tag, invalid date, invalid or out-of-range recurrence, until before due, a reminder after the due date, without one, or in both forms, a zero lead, unknown field, empty title, empty update, bad filters, another user's id) are tool errors naming what is wrong, and change nothing")
 
 
 async def session_end(traffic):

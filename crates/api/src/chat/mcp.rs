@@ -28,8 +28,9 @@ use crate::tasks::TaskService;
 
 const INSTRUCTIONS: &str = "tasktrail is a todo list. These tools act on the signed-in user's tasks (the \
 bearer token's user): add, list, search, complete, update and delete tasks, each with a priority (low, medium, \
-high), tags, a due date and a recurrence rule (daily, weekly, monthly, every N days|weeks|months, optionally \
-'until YYYY-MM-DD'). list_tasks filters by status, tag, priority and text. Never guess a task id: list or search \
+high), tags, a due date, a recurrence rule (daily, weekly, monthly, every N days|weeks|months, optionally \
+'until YYYY-MM-DD') and a reminder emailed to the user (remind_at, or remind_before_minutes before the due date). \
+Times are RFC 3339; list_tasks filters by status, tag, priority and text. Never guess a task id: list or search \
 first. Every change is recorded in the user's audit trail, as a change made in the web UI or the REST API is.";
 
 #[derive(Clone)]

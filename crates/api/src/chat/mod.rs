@@ -9,6 +9,7 @@ pub mod offline;
 pub mod openai;
 pub mod service;
 pub mod tools;
+pub mod when;
 
 use auth::Owner;
 use axum::Router;

@@ -2,11 +2,13 @@
 //! commands and drives the same tools as the model would. `parse` is pure; `OfflineAgent`
 //! resolves task references and runs the tools.
 
-use domain::StatusFilter;
+use chrono::{DateTime, SecondsFormat, Utc};
+use domain::{Reminder, StatusFilter};
 use serde_json::{Value, json};
 
 use super::agent::{AgentError, AgentReply};
 use super::tools::TurnTools;
+use super::when::{self, Schedule};
 
 const NAME: &str = "offline assistant";
 
@@ -18,20 +20,39 @@ pub enum TaskRef {
 
 #[derive(Debug, Clone, PartialEq)]
 pub enum Command {
-    Add { title: String },
-    List { status: StatusFilter },
-    Search { text: String },
+    Add {
+        title: String,
+        schedule: Schedule,
+    },
+    List {
+        status: StatusFilter,
+    },
+    Search {
+        text: String,
+    },
     Complete(TaskRef),
     Delete(TaskRef),
-    Rename { task: TaskRef, title: String },
+    Rename {
+        task: TaskRef,
+        title: String,
+    },
+    /// "remind me about <ref> 1 hour before" / "… at 4pm".
+    Remind {
+        task: TaskRef,
+        reminder: Reminder,
+    },
+    /// A command it recognised but could not read (an unreadable time): the question to ask.
+    Unclear(String),
     Help,
 }
 
 /// Understands: add / create / remember <title>; list / show [all|pending|completed] [tasks];
 /// search / find <text>; complete / done / finish <ref>; delete / remove <ref>;
-/// rename / update <ref> to <title>. A <ref> is a task id ("3", "#3", "task 3") or words of
-/// its title ("the milk task").
-pub fn parse(message: &str) -> Command {
+/// rename / update <ref> to <title>; remind me about <ref> <lead> before | at <time>. An added
+/// title may end with when it is due, how it repeats and a reminder ("call mom tomorrow at 5pm",
+/// "stand-up every monday", "… remind me 30 minutes before"), read relative to `now` (module
+/// `when`). A <ref> is a task id ("3", "#3", "task 3") or words of its title ("the milk task").
+pub fn parse(message: &str, now: DateTime<Utc>) -> Command {
     let text = message.trim().trim_end_matches(['.', '!', '?']).trim();
     let (verb, rest) = match text.split_once(char::is_whitespace) {
         Some((verb, rest)) => (verb.to_lowercase(), rest.trim().to_owned()),
@@ -40,10 +61,15 @@ pub fn parse(message: &str) -> Command {
     match verb.as_str() {
         "add" | "create" | "remember" | "new" if !rest.is_empty() => {
             let title = strip_prefixes(&rest, &["a task to ", "a task ", "task ", "to "]);
-            Command::Add {
-                title: title.to_owned(),
+            match when::split_schedule(title, now) {
+                Ok((title, schedule)) => Command::Add { title, schedule },
+                Err(question) => Command::Unclear(question),
             }
         }
+        "remind" => match strip_prefixes(&rest, &["me "]) {
+            about if about.len() < rest.len() => remind(strip_prefixes(about, &["about ", "of ", "to "]), now),
+            _ => Command::Help,
+        },
         "list" | "show" | "what" | "which" => {
             let lower_rest = rest.to_lowercase();
             let status = if lower_rest.contains("pending") || lower_rest.contains("open") || lower_rest.contains("todo")
@@ -74,6 +100,29 @@ pub fn parse(message: &str) -> Command {
             None => Command::Help,
         },
         _ => Command::Help,
+    }
+}
+
+/// "<ref> 1 hour before" or "<ref> at 4pm tomorrow" (the ref first, the time to the end).
+fn remind(text: &str, now: DateTime<Utc>) -> Command {
+    let words: Vec<&str> = text.split_whitespace().collect();
+    let reminder = match words.split_last() {
+        Some((last, lead)) if last.eq_ignore_ascii_case("before") => {
+            // The longest lead phrase that reads: "the dentist 1 hour" → "1 hour".
+            (1..lead.len()).find_map(|at| when::minutes(&lead[at..]).map(|m| (at, Reminder::Before(m))))
+        }
+        _ => when::find_when(&words, now).map(|(at, time)| (at, Reminder::At(time))),
+    };
+    match reminder {
+        Some((at, reminder)) => Command::Remind {
+            task: task_ref(&words[..at].join(" ")),
+            reminder,
+        },
+        None => Command::Unclear(
+            "When should I remind you? Say e.g. \"remind me about the dentist 1 hour before\" or \
+             \"remind me about the dentist tomorrow at 8am\"."
+                .into(),
+        ),
     }
 }
 
@@ -142,19 +191,60 @@ pub struct OfflineAgent;
 impl OfflineAgent {
     /// Answers one message; the first answer of a conversation also says who is answering.
     pub async fn reply(&self, first_turn: bool, message: &str, tools: &TurnTools) -> Result<AgentReply, AgentError> {
-        let command = parse(message);
+        let now = domain::clock::now();
+        let command = parse(message, now);
         let introduce = first_turn && command != Command::Help;
         let mut text = match command {
-            Command::Add { title } => {
-                let result = tools.call("add_task", json!({"title": title})).await;
+            Command::Add { title, schedule } => {
+                let mut arguments = json!({"title": title});
+                if let Some(due) = schedule.due {
+                    arguments["due_date"] = json!(due.to_rfc3339_opts(SecondsFormat::Secs, true));
+                }
+                if let Some(rule) = &schedule.recurrence {
+                    arguments["recurrence"] = json!(rule);
+                }
+                match schedule.reminder {
+                    Some(Reminder::At(at)) => {
+                        arguments["remind_at"] = json!(at.to_rfc3339_opts(SecondsFormat::Secs, true))
+                    }
+                    Some(Reminder::Before(minutes)) => arguments["remind_before_minutes"] = json!(minutes),
+                    None => {}
+                }
+                let result = tools.call("add_task", arguments).await;
                 outcome(&result, |r| {
                     format!(
-                        "Added \"{}\" (task {}).",
+                        "Added \"{}\" (task {}){}.",
                         r["title"].as_str().unwrap_or(""),
-                        r["task_id"]
+                        r["task_id"],
+                        describe_schedule(&schedule, now)
                     )
                 })
             }
+            Command::Remind { task, reminder } => match resolve(task, tools).await {
+                Ok(id) => {
+                    let arguments = match reminder {
+                        Reminder::At(at) => {
+                            json!({"task_id": id, "remind_at": at.to_rfc3339_opts(SecondsFormat::Secs, true)})
+                        }
+                        Reminder::Before(minutes) => json!({"task_id": id, "remind_before_minutes": minutes}),
+                    };
+                    let result = tools.call("update_task", arguments).await;
+                    outcome(&result, |r| match reminder {
+                        Reminder::At(at) => format!(
+                            "I'll remind you about \"{}\" at {}.",
+                            title_of(r),
+                            when::describe_time(at, now)
+                        ),
+                        Reminder::Before(minutes) => format!(
+                            "I'll remind you about \"{}\" {} before it is due.",
+                            title_of(r),
+                            when::describe_lead(minutes)
+                        ),
+                    })
+                }
+                Err(question) => question,
+            },
+            Command::Unclear(question) => question,
             Command::List { status } => {
                 let status_name = match status {
                     StatusFilter::All => "all",
@@ -197,7 +287,10 @@ impl OfflineAgent {
             Command::Help => format!(
                 "I'm the {NAME} (no language model is configured), so I understand plain commands: \
                  \"add buy milk\", \"show my pending tasks\", \"search milk\", \"complete 3\", \
-                 \"delete the milk task\", \"rename 3 to buy oat milk\"."
+                 \"delete the milk task\", \"rename 3 to buy oat milk\". An added task may say when it is \
+                 due, how it repeats and when to remind you: \"add call mom tomorrow at 5pm\", \"add stand-up \
+                 every monday\", \"add dentist on friday at 9:30 remind me 30 minutes before\", \"remind me \
+                 about the dentist 1 hour before\". Times are UTC unless you add another offset (\"5pm UTC+2\")."
             ),
         };
         if introduce {
@@ -207,6 +300,32 @@ impl OfflineAgent {
         }
         Ok(AgentReply { text })
     }
+}
+
+/// ", due Mon 30 Nov 17:00 UTC, repeating weekly, reminder 30 minutes before": what was set.
+fn describe_schedule(schedule: &Schedule, now: DateTime<Utc>) -> String {
+    let mut parts = Vec::new();
+    if let Some(due) = schedule.due {
+        parts.push(format!("due {}", when::describe_time(due, now)));
+    }
+    if let Some(rule) = &schedule.recurrence {
+        parts.push(format!("repeating {rule}"));
+    }
+    match schedule.reminder {
+        Some(Reminder::At(at)) => parts.push(format!("reminder at {}", when::describe_time(at, now))),
+        Some(Reminder::Before(minutes)) => {
+            let lead = when::describe_lead(minutes);
+            match schedule.due {
+                Some(due) => parts.push(format!(
+                    "reminder {lead} before ({})",
+                    when::describe_time(due - chrono::TimeDelta::minutes(minutes.into()), now)
+                )),
+                None => parts.push(format!("reminder {lead} before")),
+            }
+        }
+        None => {}
+    }
+    parts.iter().map(|p| format!(", {p}")).collect()
 }
 
 fn title_of(result: &Value) -> &str {
@@ -289,10 +408,126 @@ async fn resolve(task: TaskRef, tools: &TurnTools) -> Result<i64, String> {
 
 #[cfg(test)]
 mod tests {
+    use chrono::TimeZone;
+
     use super::*;
 
     fn title(s: &str) -> TaskRef {
         TaskRef::Title(s.into())
+    }
+
+    fn add(title: &str) -> Command {
+        Command::Add {
+            title: title.into(),
+            schedule: Schedule::default(),
+        }
+    }
+
+    /// Sunday 29 November 2026, 05:20 UTC.
+    fn now() -> DateTime<Utc> {
+        Utc.with_ymd_and_hms(2026, 11, 29, 5, 20, 7).unwrap()
+    }
+
+    fn at(m: u32, d: u32, h: u32, min: u32) -> DateTime<Utc> {
+        Utc.with_ymd_and_hms(2026, m, d, h, min, 0).unwrap()
+    }
+
+    fn scheduled(
+        title: &str,
+        due: Option<DateTime<Utc>>,
+        recurrence: Option<&str>,
+        reminder: Option<Reminder>,
+    ) -> Command {
+        Command::Add {
+            title: title.into(),
+            schedule: Schedule {
+                due,
+                recurrence: recurrence.map(str::to_owned),
+                reminder,
+            },
+        }
+    }
+
+    #[test]
+    fn understands_dates_rules_and_reminders() {
+        let table = [
+            (
+                "add pay rent every month",
+                scheduled("pay rent", None, Some("monthly"), None),
+            ),
+            (
+                "add stand-up every monday",
+                scheduled("stand-up", Some(at(11, 30, 0, 0)), Some("weekly"), None),
+            ),
+            (
+                "add call mom tomorrow at 5pm",
+                scheduled("call mom", Some(at(11, 30, 17, 0)), None, None),
+            ),
+            (
+                "add dentist on friday at 9:30 remind me 30 minutes before",
+                scheduled("dentist", Some(at(12, 4, 9, 30)), None, Some(Reminder::Before(30))),
+            ),
+            (
+                "add report due 2026-12-05",
+                scheduled("report", Some(at(12, 5, 0, 0)), None, None),
+            ),
+            (
+                "Create a task to call mum tomorrow at 5pm UTC+1",
+                scheduled("call mum", Some(at(11, 30, 16, 0)), None, None),
+            ),
+            (
+                "remind me about the dentist 1 hour before",
+                Command::Remind {
+                    task: title("dentist"),
+                    reminder: Reminder::Before(60),
+                },
+            ),
+            (
+                "remind me of task 4 30 minutes before",
+                Command::Remind {
+                    task: TaskRef::Id(4),
+                    reminder: Reminder::Before(30),
+                },
+            ),
+            (
+                "remind me about the dentist tomorrow at 8am",
+                Command::Remind {
+                    task: title("dentist"),
+                    reminder: Reminder::At(at(11, 30, 8, 0)),
+                },
+            ),
+        ];
+        for (message, expected) in table {
+            assert_eq!(parse(message, now()), expected, "{message}");
+        }
+        for unclear in [
+            "remind me about the dentist sometime",
+            "add gym every blue moon",
+            "add every monday",
+        ] {
+            assert!(matches!(parse(unclear, now()), Command::Unclear(_)), "{unclear}");
+        }
+        assert_eq!(parse("remind", now()), Command::Help);
+    }
+
+    #[test]
+    fn says_what_was_set() {
+        let Command::Add { schedule, .. } = parse("add dentist on friday at 9:30 remind me 30 minutes before", now())
+        else {
+            panic!("not an add");
+        };
+        assert_eq!(
+            describe_schedule(&schedule, now()),
+            ", due Fri 4 Dec 09:30 UTC, reminder 30 minutes before (Fri 4 Dec 09:00 UTC)"
+        );
+        let Command::Add { schedule, .. } = parse("add stand-up every monday", now()) else {
+            panic!("not an add");
+        };
+        assert_eq!(
+            describe_schedule(&schedule, now()),
+            ", due Mon 30 Nov 00:00 UTC, repeating weekly"
+        );
+        assert_eq!(describe_schedule(&Schedule::default(), now()), "");
     }
 
     #[test]
@@ -307,24 +542,9 @@ mod tests {
     #[test]
     fn understands_the_command_table() {
         let table = [
-            (
-                "add buy milk",
-                Command::Add {
-                    title: "buy milk".into(),
-                },
-            ),
-            (
-                "Create a task to call mum",
-                Command::Add {
-                    title: "call mum".into(),
-                },
-            ),
-            (
-                "remember to water the plants",
-                Command::Add {
-                    title: "water the plants".into(),
-                },
-            ),
+            ("add buy milk", add("buy milk")),
+            ("Create a task to call mum", add("call mum")),
+            ("remember to water the plants", add("water the plants")),
             (
                 "show my pending tasks",
                 Command::List {
@@ -386,7 +606,7 @@ mod tests {
             ("rename 3", Command::Help),
         ];
         for (message, expected) in table {
-            assert_eq!(parse(message), expected, "{message}");
+            assert_eq!(parse(message, now()), expected, "{message}");
         }
     }
 }

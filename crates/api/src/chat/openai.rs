@@ -66,6 +66,17 @@ one short sentence that names the task. Never guess a task id: list or search fi
 (several tasks could be meant, or it is unclear what to change), ask one short question instead of acting. Keep \
 answers brief and plain.";
 
+/// The model must turn "tomorrow at 5pm" into an RFC 3339 time: it needs today's date, and the
+/// zone the user's times are read in.
+fn system_prompt(now: chrono::DateTime<chrono::Utc>) -> String {
+    format!(
+        "{SYSTEM_PROMPT} It is now {} ({}). Read the times the user gives as UTC unless they name another \
+         zone or offset, pass them to the tools as RFC 3339, and say UTC when you confirm a time.",
+        now.format("%Y-%m-%dT%H:%M:%SZ"),
+        now.format("%A")
+    )
+}
+
 impl OpenAiAgent {
     pub fn new(config: OpenAiConfig) -> anyhow::Result<Self> {
         let http = reqwest::Client::builder().timeout(config.request_timeout).build()?;
@@ -91,7 +102,7 @@ impl OpenAiAgent {
         message: &str,
         tools: &TurnTools,
     ) -> Result<AgentReply, AgentError> {
-        let mut messages = vec![json!({"role": "system", "content": SYSTEM_PROMPT})];
+        let mut messages = vec![json!({"role": "system", "content": system_prompt(domain::clock::now())})];
         messages.extend(history.iter().map(|m| match m.role {
             ChatRole::User => json!({"role": "user", "content": m.content}),
             ChatRole::Assistant => json!({"role": "assistant", "content": with_tool_summary(m)}),

@@ -31,6 +31,10 @@ pub fn specs() -> Vec<ToolSpec> {
     let due_date = "An RFC 3339 timestamp (2026-12-01T17:00:00Z) or a date (2026-12-01, midnight UTC).";
     let recurrence = "daily, weekly, monthly or every N days|weeks|months (N 1 to 365), optionally followed by \
         until YYYY-MM-DD; completing the task then creates its next occurrence.";
+    let remind_at = "When to email the user a reminder: an RFC 3339 timestamp or a date (midnight UTC); \
+        not after the due date. Give this or remind_before_minutes, not both.";
+    let remind_before = "Email the user a reminder this many minutes (1 to 43200) before the due date; \
+        needs a due date, and moves with it. Give this or remind_at, not both.";
     let filters = |extra: (&str, Value)| {
         let mut properties = json!({
             "status": status,
@@ -55,12 +59,15 @@ pub fn specs() -> Vec<ToolSpec> {
                 "tags": tags,
                 "due_date": {"type": "string", "description": due_date},
                 "recurrence": {"type": "string", "description": recurrence},
+                "remind_at": {"type": "string", "description": remind_at},
+                "remind_before_minutes": {"type": "integer", "minimum": 1, "maximum": 43200, "description": remind_before},
                 "user_id": user_id}, "required": ["title"], "additionalProperties": false}),
         },
         ToolSpec {
             name: "list_tasks",
             description: "List the user's tasks, newest first unless sorted otherwise. \
-                Returns [{id, title, completed, priority, tags, due_date, recurrence}].",
+                Returns [{id, title, completed, priority, tags, due_date, recurrence, remind_at, \
+                remind_before_minutes}].",
             parameters: json!({"type": "object",
                 "properties": filters(("q", json!({"type": "string",
                     "description": "Only tasks whose title or description contains this text (any case)."}))),
@@ -69,7 +76,8 @@ pub fn specs() -> Vec<ToolSpec> {
         ToolSpec {
             name: "search_tasks",
             description: "Find the user's tasks whose title or description contains the text (any case). \
-                Returns [{id, title, completed, priority, tags, due_date, recurrence}].",
+                Returns [{id, title, completed, priority, tags, due_date, recurrence, remind_at, \
+                remind_before_minutes}].",
             parameters: json!({"type": "object", "properties": filters(("query", json!({"type": "string"}))),
                 "required": ["query"], "additionalProperties": false}),
         },
@@ -88,14 +96,18 @@ pub fn specs() -> Vec<ToolSpec> {
         },
         ToolSpec {
             name: "update_task",
-            description: "Change a task's title, description, priority, tags, due date or recurrence (only the \
-                fields given; null clears the due date or the recurrence). Returns {task_id, status, title}.",
+            description: "Change a task's title, description, priority, tags, due date, recurrence or reminder \
+                (only the fields given; null clears the due date, the recurrence or the reminder). \
+                Returns {task_id, status, title}.",
             parameters: json!({"type": "object", "properties": {
                 "task_id": task_id, "title": {"type": "string"}, "description": {"type": "string"},
                 "priority": priority,
                 "tags": {"type": "array", "items": {"type": "string"}, "description": "The task's new tags, replacing the old."},
                 "due_date": {"type": ["string", "null"], "description": due_date},
                 "recurrence": {"type": ["string", "null"], "description": recurrence},
+                "remind_at": {"type": ["string", "null"], "description": remind_at},
+                "remind_before_minutes": {"type": ["integer", "null"], "minimum": 1, "maximum": 43200,
+                    "description": remind_before},
                 "user_id": user_id}, "required": ["task_id"], "additionalProperties": false}),
         },
     ]
@@ -122,7 +134,16 @@ impl From<ApiError> for ToolError {
 
 /// The task fields a tool passes on as REST's request body carries them, so that they are read
 /// and validated by the same code (`CreateTaskRequest`, `UpdateTaskRequest`).
-const TASK_FIELDS: [&str; 6] = ["title", "description", "priority", "tags", "due_date", "recurrence"];
+const TASK_FIELDS: [&str; 8] = [
+    "title",
+    "description",
+    "priority",
+    "tags",
+    "due_date",
+    "recurrence",
+    "remind_at",
+    "remind_before_minutes",
+];
 /// The list filters a tool passes on as REST's query string carries them (`TaskQuery`).
 const FILTERS: [&str; 6] = ["status", "tag", "priority", "due", "q", "sort"];
 
@@ -250,6 +271,9 @@ fn listed(task: &Task) -> Value {
         "tags": task.tags,
         "due_date": task.due_date,
         "recurrence": task.recurrence,
+        // When the reminder goes out (also for a relative one), and its lead when relative.
+        "remind_at": task.remind_at,
+        "remind_before_minutes": task.remind_before_minutes,
     })
 }
 

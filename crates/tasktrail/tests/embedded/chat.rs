@@ -3,6 +3,7 @@
 
 use std::time::Duration;
 
+use chrono::{DateTime, Datelike, NaiveTime, TimeDelta, Utc, Weekday};
 use reqwest::{Method, StatusCode};
 use rmcp::ServiceExt;
 use rmcp::model::CallToolRequestParams;
@@ -148,6 +149,184 @@ async fn the_offline_assistant_manages_tasks(backend: Backend) {
 }
 
 on_both_backends!(the_offline_assistant_manages_tasks);
+
+fn time(value: &Value) -> DateTime<Utc> {
+    DateTime::parse_from_rfc3339(value.as_str().unwrap_or_else(|| panic!("not a time: {value}")))
+        .unwrap()
+        .with_timezone(&Utc)
+}
+
+/// The last task listed with this title.
+fn titled<'a>(listed: &'a [Value], title: &str) -> &'a Value {
+    listed
+        .iter()
+        .find(|t| t["title"] == title)
+        .unwrap_or_else(|| panic!("no task {title:?} in {listed:?}"))
+}
+
+/// The first `weekday` after `day` (a week on when it is that day).
+fn next(weekday: Weekday, day: chrono::NaiveDate) -> chrono::NaiveDate {
+    (1..=7)
+        .map(|n| day + TimeDelta::days(n))
+        .find(|d| d.weekday() == weekday)
+        .unwrap()
+}
+
+/// The offline assistant reads when a task is due, how it repeats and when to remind, in UTC,
+/// creates the task with them, says what it set, and sets a reminder on an existing task.
+async fn the_offline_assistant_understands_dates_and_reminders(backend: Backend) {
+    let app = TestApp::spawn(backend).await;
+    let user = app.signup().await;
+    let today = Utc::now().date_naive();
+    let midnight = |day: chrono::NaiveDate| day.and_time(NaiveTime::MIN).and_utc();
+
+    let (status, reply) = chat(&app, &user, json!({"message": "add call mom tomorrow at 5pm"})).await;
+    assert_eq!(status, StatusCode::OK, "{reply}");
+    let conversation = reply["conversation_id"].as_str().unwrap().to_owned();
+    let tomorrow_5pm = midnight(today + TimeDelta::days(1)) + TimeDelta::hours(17);
+    let answer = reply["response"].as_str().unwrap();
+    assert!(
+        answer.starts_with("Added \"call mom\"")
+            && answer.contains(&format!("due {}", tomorrow_5pm.format("%a %-d %b")))
+            && answer.contains("17:00 UTC"),
+        "{answer}"
+    );
+    assert_eq!(reply["tool_calls"][0]["arguments"]["title"], "call mom");
+
+    say(&app, &user, &conversation, "add stand-up every monday").await;
+    say(&app, &user, &conversation, "add pay rent every month").await;
+    let reply = say(
+        &app,
+        &user,
+        &conversation,
+        "add dentist on friday at 9:30 remind me 30 minutes before",
+    )
+    .await;
+    assert!(
+        reply["response"]
+            .as_str()
+            .unwrap()
+            .contains("reminder 30 minutes before"),
+        "{reply}"
+    );
+    say(&app, &user, &conversation, "add report due 2027-12-05").await;
+
+    let listed = tasks(&app, &user).await;
+    assert_eq!(listed.len(), 5, "{listed:?}");
+    let call_mom = titled(&listed, "call mom");
+    assert_eq!(time(&call_mom["due_date"]), tomorrow_5pm);
+    assert_eq!(call_mom["recurrence"], Value::Null);
+
+    let stand_up = titled(&listed, "stand-up");
+    assert_eq!(stand_up["recurrence"], "weekly");
+    assert_eq!(time(&stand_up["due_date"]), midnight(next(Weekday::Mon, today)));
+
+    let rent = titled(&listed, "pay rent");
+    assert_eq!(rent["recurrence"], "monthly");
+    assert_eq!(rent["due_date"], Value::Null);
+
+    let dentist = titled(&listed, "dentist");
+    let due = time(&dentist["due_date"]);
+    assert_eq!(
+        (due.weekday(), due.time()),
+        (Weekday::Fri, NaiveTime::from_hms_opt(9, 30, 0).unwrap())
+    );
+    assert!(
+        due.date_naive() > today - TimeDelta::days(1) && due.date_naive() <= today + TimeDelta::days(7),
+        "{due}"
+    );
+    assert_eq!(dentist["remind_before_minutes"], 30);
+    assert_eq!(time(&dentist["remind_at"]), due - TimeDelta::minutes(30));
+
+    let report = titled(&listed, "report");
+    assert_eq!(time(&report["due_date"]).to_rfc3339(), "2027-12-05T00:00:00+00:00");
+
+    // A reminder on an existing task, named by words of its title.
+    let reply = say(&app, &user, &conversation, "remind me about the dentist 1 hour before").await;
+    assert_eq!(tools_used(&reply), ["list_tasks", "update_task"], "{reply}");
+    assert!(reply["response"].as_str().unwrap().contains("1 hour before"), "{reply}");
+    let listed = tasks(&app, &user).await;
+    let dentist = titled(&listed, "dentist");
+    assert_eq!(dentist["remind_before_minutes"], 60);
+    assert_eq!(time(&dentist["remind_at"]), due - TimeDelta::hours(1));
+
+    // A reminder needs a due date: the API's refusal is the answer, and nothing changes.
+    let reply = say(&app, &user, &conversation, "remind me about pay rent 10 minutes before").await;
+    assert!(
+        reply["response"].as_str().unwrap().starts_with("I couldn't do that"),
+        "{reply}"
+    );
+    assert_eq!(titled(&tasks(&app, &user).await, "pay rent")["remind_at"], Value::Null);
+
+    // An unreadable time is a question, not a task titled with it.
+    let reply = say(&app, &user, &conversation, "add gym every blue moon").await;
+    assert!(tools_used(&reply).is_empty(), "{reply}");
+    assert!(reply["response"].as_str().unwrap().contains("every day"), "{reply}");
+    assert_eq!(tasks(&app, &user).await.len(), 5);
+}
+
+on_both_backends!(the_offline_assistant_understands_dates_and_reminders);
+
+/// A model sets a reminder through the tools, sees it in the list, and clears it with null.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_model_sets_and_clears_a_reminder_through_the_tools() {
+    let llm = FakeLlm::start(vec![
+        Scripted::Answer(tool_calls(&[(
+            "add_task",
+            json!({"title": "dentist", "due_date": "2027-01-08T09:30:00Z", "remind_before_minutes": 30}),
+        )])),
+        Scripted::Answer(tool_calls(&[("list_tasks", json!({}))])),
+        Scripted::Answer(text("Added \"dentist\" with a reminder at 09:00.")),
+        Scripted::Answer(tool_calls(&[(
+            "update_task",
+            json!({"task_id": 1, "remind_before_minutes": null}),
+        )])),
+        Scripted::Answer(text("Reminder removed.")),
+    ])
+    .await;
+    let app = app_with_model(Backend::Sqlite, &llm, &[]).await;
+    let user = app.signup().await;
+
+    let (status, reply) = chat(
+        &app,
+        &user,
+        json!({"message": "dentist on 8 Jan at 9:30, remind me half an hour before"}),
+    )
+    .await;
+    assert_eq!(status, StatusCode::OK, "{reply}");
+    assert_eq!(tools_used(&reply), ["add_task", "list_tasks"], "{reply}");
+    let listed = tasks(&app, &user).await;
+    assert_eq!(listed[0]["id"], 1);
+    assert_eq!(listed[0]["remind_at"], "2027-01-08T09:00:00Z");
+    assert_eq!(listed[0]["remind_before_minutes"], 30);
+    // The model read the reminder back from list_tasks.
+    let seen: Value = serde_json::from_str(
+        llm.requests()[2]["messages"].as_array().unwrap().last().unwrap()["content"]
+            .as_str()
+            .unwrap(),
+    )
+    .unwrap();
+    assert_eq!(seen[0]["remind_at"], "2027-01-08T09:00:00Z");
+    assert_eq!(seen[0]["remind_before_minutes"], 30);
+    // It was told today's date, to turn "tomorrow" into a time, and that times are UTC.
+    let system = llm.requests()[0]["messages"][0]["content"].as_str().unwrap().to_owned();
+    assert!(
+        system.contains(&Utc::now().format("It is now %Y-%m-%dT").to_string()) && system.contains("UTC"),
+        "{system}"
+    );
+    // The tools it was offered say what the reminder fields are.
+    let add = &llm.requests()[0]["tools"][0]["function"];
+    assert_eq!(add["name"], "add_task");
+    assert!(add["parameters"]["properties"]["remind_before_minutes"]["description"].is_string());
+
+    let conversation = reply["conversation_id"].as_str().unwrap();
+    let reply = say(&app, &user, conversation, "no reminder after all").await;
+    assert_eq!(reply["tool_calls"][0]["result"]["status"], "updated", "{reply}");
+    let listed = tasks(&app, &user).await;
+    assert_eq!(listed[0]["remind_at"], Value::Null);
+    assert_eq!(listed[0]["remind_before_minutes"], Value::Null);
+    assert_eq!(listed[0]["due_date"], "2027-01-08T09:30:00Z");
+}
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn bad_chat_input_is_a_4xx_and_changes_nothing() {
@@ -450,7 +629,8 @@ async fn an_mcp_client_lists_and_calls_every_tool() {
     assert_eq!(
         listed[1],
         json!({"id": id, "title": "buy milk", "completed": false,
-               "priority": "medium", "tags": [], "due_date": null, "recurrence": null})
+               "priority": "medium", "tags": [], "due_date": null, "recurrence": null,
+               "remind_at": null, "remind_before_minutes": null})
     );
     let found = structured(&call("search_tasks", json!({"query": "MILK"})).await);
     assert_eq!(found.as_array().unwrap().len(), 1);
@@ -471,10 +651,49 @@ async fn an_mcp_client_lists_and_calls_every_tool() {
     let invalid = call("add_task", json!({"title": ""})).await;
     assert_eq!(invalid.is_error, Some(true), "{invalid:?}");
 
-    let trail = app.wait_for_trail(&user, 5).await;
+    // A reminder: set relative to the due date, listed with the time it goes out, refused after
+    // the due date, cleared by null.
+    let dentist = structured(
+        &call(
+            "add_task",
+            json!({"title": "dentist", "due_date": "2027-01-08T09:30:00Z", "remind_before_minutes": 45}),
+        )
+        .await,
+    );
+    let found = structured(&call("search_tasks", json!({"query": "dentist"})).await);
+    assert_eq!(found[0]["remind_at"], "2027-01-08T08:45:00Z");
+    assert_eq!(found[0]["remind_before_minutes"], 45);
+    let late = call(
+        "update_task",
+        json!({"task_id": dentist["task_id"], "remind_at": "2027-01-09T00:00:00Z"}),
+    )
+    .await;
+    assert_eq!(late.is_error, Some(true), "{late:?}");
+    assert!(
+        late.content[0].as_text().unwrap().text.contains("remind_at"),
+        "{late:?}"
+    );
+    call(
+        "update_task",
+        json!({"task_id": dentist["task_id"], "remind_before_minutes": null}),
+    )
+    .await;
+    let found = structured(&call("search_tasks", json!({"query": "dentist"})).await);
+    assert_eq!(found[0]["remind_at"], Value::Null);
+    assert_eq!(found[0]["remind_before_minutes"], Value::Null);
+
+    let trail = app.wait_for_trail(&user, 7).await;
     assert_eq!(
         event_types(&trail),
-        ["created", "created", "updated", "completed", "deleted"]
+        [
+            "created",
+            "created",
+            "updated",
+            "completed",
+            "deleted",
+            "created",
+            "updated"
+        ]
     );
     mcp.cancel().await.unwrap();
 }
