@@ -129,17 +129,17 @@ pub fn when(words: &[&str], now: DateTime<Utc>) -> Option<DateTime<Utc>> {
     }
     let phrase = words.join(" ");
     let local_now = now.with_timezone(&offset);
-    let midnight = offset
-        .from_local_datetime(&local_now.date_naive().and_time(NaiveTime::MIN))
-        .single()?;
-    let from_now = interim::parse_date_string(&phrase, local_now, Dialect::Uk).ok()?;
-    let from_midnight = interim::parse_date_string(&phrase, midnight, Dialect::Uk).ok()?;
-    // interim takes the time of day from its base when the phrase names none: then the two
-    // differ, and the one from midnight is the start of the day meant.
-    let at = if from_now == from_midnight {
-        from_now
+    let at = interim::parse_date_string(&phrase, local_now, Dialect::Uk).ok()?;
+    let a_second_later = interim::parse_date_string(&phrase, local_now + TimeDelta::seconds(1), Dialect::Uk).ok()?;
+    // "tomorrow" takes its time of day from the base (the two answers differ by the second):
+    // it means the start of that day. A named time ("tomorrow 5pm") or day ("friday") does not
+    // move with the base.
+    let at = if at == a_second_later {
+        at
     } else {
-        from_midnight
+        offset
+            .from_local_datetime(&at.date_naive().and_time(NaiveTime::MIN))
+            .single()?
     };
     // "3" reads as the year 3: not a due date anyone means.
     ((at.year() - now.year()).abs() <= 100).then(|| at.with_timezone(&Utc))
@@ -337,6 +337,20 @@ mod tests {
             let words: Vec<&str> = phrase.split_whitespace().collect();
             assert_eq!(when(&words, now()), None, "{phrase}");
         }
+    }
+
+    #[test]
+    fn a_day_said_on_that_day_after_its_time_is_next_weeks() {
+        // Monday 30 November 2026, 10:00 UTC.
+        let monday = at(2026, 11, 30, 10, 0);
+        let (_, s) = split_schedule("stand-up every monday", monday).unwrap();
+        assert_eq!(s.due, Some(at(2026, 12, 7, 0, 0)));
+        // Friday 4 December 2026, 10:00 UTC.
+        let friday = at(2026, 12, 4, 10, 0);
+        let (_, s) = split_schedule("dentist on friday at 9:30", friday).unwrap();
+        assert_eq!(s.due, Some(at(2026, 12, 11, 9, 30)));
+        let (_, s) = split_schedule("call mom tomorrow", friday).unwrap();
+        assert_eq!(s.due, Some(at(2026, 12, 5, 0, 0)));
     }
 
     #[test]
