@@ -6,7 +6,8 @@ use std::sync::Arc;
 use auth::Owner;
 use axum::Router;
 use axum::extract::State;
-use axum::http::StatusCode;
+use axum::http::header::LINK;
+use axum::http::{HeaderMap, HeaderValue, StatusCode, Uri};
 use axum::routing::{get, patch};
 use domain::{
     CreateTaskRequest, NewTask, Task, TaskChanges, TaskEdit, TaskEvent, TaskId, TaskQuery, UpdateTaskRequest,
@@ -15,7 +16,7 @@ use tokio::sync::Notify;
 use web::{ApiError, ApiResult, Json, Path, Query};
 
 use crate::ApiState;
-use crate::store::TaskStore;
+use crate::store::{TaskPage, TaskStore};
 
 /// Applies task changes for a user. Each successful change has committed its event to the
 /// outbox before this returns; the relay is then woken to deliver it.
@@ -33,9 +34,16 @@ impl TaskService {
         Self { store, events_written }
     }
 
+    /// The first page (or the page at `query.cursor`) of the user's tasks that match.
     pub async fn list(&self, user_id: &str, query: &TaskQuery) -> ApiResult<Vec<Task>> {
+        Ok(self.list_page(user_id, query).await?.tasks)
+    }
+
+    /// One page and where the next starts.
+    pub async fn list_page(&self, user_id: &str, query: &TaskQuery) -> ApiResult<TaskPage> {
         query.check()?;
-        Ok(self.store.list_tasks(user_id, query).await?)
+        let page = query.page()?;
+        Ok(self.store.list_tasks(user_id, query, &page).await?)
     }
 
     pub async fn get(&self, user_id: &str, id: TaskId) -> ApiResult<Task> {
@@ -135,16 +143,43 @@ pub struct TaskPath {
            ("sort" = Option<domain::task::SortKey>, Query, description = "Order: created (newest first, default), title, due_date (soonest first, undated last) or priority (high first)"),
            ("q" = Option<String>, Query, description = "Case-insensitive substring of the title or description"),
            ("tag" = Option<String>, Query, description = "Only tasks with this tag"),
-           ("priority" = Option<domain::task::Priority>, Query, description = "Only tasks of this priority")),
-    responses((status = 200, description = "The user's tasks that match", body = [Task]),
-        (status = 400, response = crate::openapi::BadRequest), (status = 401, response = crate::openapi::Unauthorized), (status = 403, response = crate::openapi::Forbidden), (status = 503, response = crate::openapi::Unavailable)),
+           ("priority" = Option<domain::task::Priority>, Query, description = "Only tasks of this priority"),
+           ("due" = Option<String>, Query, description = "`overdue`: pending tasks whose due date has passed"),
+           ("limit" = Option<i64>, Query, description = "Tasks per page, 1 to 1000 (default 1000)"),
+           ("cursor" = Option<String>, Query, description = "Start after the previous page: its `X-Next-Cursor` (opaque; only for the same sort)")),
+    responses((status = 200, description = "One page of the user's tasks that match, as an array. When more follow, `X-Next-Cursor` holds the cursor of the next page and `Link` its URL (`rel=\"next\"`); both are absent on the last page", body = [Task],
+            headers(("X-Next-Cursor" = String, description = "The `cursor` of the next page"), ("Link" = String, description = "`<url>; rel=\"next\"`: the next page"))),
+        (status = 400, response = crate::openapi::BadRequest), (status = 401, response = crate::openapi::Unauthorized), (status = 403, response = crate::openapi::Forbidden),
+        (status = 422, description = "`limit` out of bounds, or a `cursor` this API did not return for this sort (`validation_failed`)", body = crate::openapi::ErrorBody),
+        (status = 503, response = crate::openapi::Unavailable)),
     security(("bearer" = [])))]
 pub async fn list_tasks(
     owner: Owner,
     State(s): State<ApiState>,
+    uri: Uri,
     Query(query): Query<TaskQuery>,
-) -> ApiResult<Json<Vec<Task>>> {
-    Ok(Json(s.tasks.list(&owner.user_id, &query).await?))
+) -> ApiResult<(HeaderMap, Json<Vec<Task>>)> {
+    let page = s.tasks.list_page(&owner.user_id, &query).await?;
+    let mut headers = HeaderMap::new();
+    if let Some(next) = page.next {
+        let cursor = next.encode();
+        // The same query with the cursor replaced: the client follows it as it is.
+        let mut params: Vec<String> = uri
+            .query()
+            .unwrap_or("")
+            .split('&')
+            .filter(|p| !p.is_empty() && !p.starts_with("cursor=") && *p != "cursor")
+            .map(str::to_owned)
+            .collect();
+        params.push(format!("cursor={cursor}"));
+        let link = format!("<{}?{}>; rel=\"next\"", uri.path(), params.join("&"));
+        // Hex and the request's own (already encoded) query: always a valid header value.
+        if let (Ok(cursor), Ok(link)) = (HeaderValue::from_str(&cursor), HeaderValue::from_str(&link)) {
+            headers.insert("x-next-cursor", cursor);
+            headers.insert(LINK, link);
+        }
+    }
+    Ok((headers, Json(page.tasks)))
 }
 
 #[utoipa::path(post, path = "/api/{user_id}/tasks", tag = "tasks", params(("user_id" = String, Path, description = "The caller's own user id (the token's subject)")),

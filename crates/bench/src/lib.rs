@@ -2,6 +2,7 @@
 //! complete and delete, while each reads its own audit trail; at the end every expected event
 //! must be in the trail exactly once.
 
+mod queries;
 mod report;
 mod user;
 
@@ -13,6 +14,7 @@ use anyhow::Context;
 use clap::Args;
 use futures::StreamExt;
 
+pub use queries::QueryArgs;
 pub use report::Report;
 use user::{Schedule, SimUser, Totals};
 
@@ -43,9 +45,14 @@ pub struct BenchArgs {
     /// Concurrent sign-ups before the clock starts (argon2 is slow on purpose).
     #[arg(long, default_value_t = 16)]
     pub signup_concurrency: usize,
+    #[command(flatten)]
+    pub queries: queries::QueryArgs,
 }
 
 pub async fn run(args: BenchArgs) -> anyhow::Result<()> {
+    if args.queries.queries {
+        return queries::run(args.target.trim_end_matches('/'), &args.queries).await;
+    }
     let report = execute(&args).await?;
     println!("{report}");
     if !report.passed() {

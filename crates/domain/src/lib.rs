@@ -16,6 +16,6 @@ pub use audit::{AuditCursor, AuditEntry, AuditFilter, AuditOrder, AuditPage};
 pub use event::{EventType, TaskData, TaskEvent};
 pub use task::{
     CreateTaskRequest, DueFilter, NewTask, Priority, Recurrence, Reminder, SortKey, StatusFilter, Task, TaskChanges,
-    TaskEdit, TaskId, TaskQuery, UpdateTaskRequest, UserId,
+    TaskCursor, TaskEdit, TaskId, TaskPageRequest, TaskQuery, UpdateTaskRequest, UserId,
 };
 pub use validation::ValidationError;

@@ -416,7 +416,7 @@ pub enum StatusFilter {
     Completed,
 }
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Deserialize, ToSchema)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize, ToSchema)]
 #[serde(rename_all = "snake_case")]
 pub enum SortKey {
     /// Newest first.
@@ -446,6 +446,103 @@ pub struct TaskQuery {
     /// `overdue`: pending tasks whose due date has passed.
     #[serde(default)]
     pub due: Option<DueFilter>,
+    /// Tasks per page, 1 to `TASK_PAGE_MAX` (default `TASK_PAGE_MAX`, so a client that never
+    /// pages gets what it got before cursors existed).
+    #[serde(default)]
+    pub limit: Option<i64>,
+    /// Where the page starts: the previous page's `X-Next-Cursor`, for the same sort.
+    #[serde(default)]
+    pub cursor: Option<String>,
+}
+
+/// Most tasks one page holds, and the page size when `limit` is absent.
+pub const TASK_PAGE_MAX: u32 = 1000;
+
+/// One page of a task list: how many, and after which task (none: from the start).
+#[derive(Debug, Clone, PartialEq)]
+pub struct TaskPageRequest {
+    pub limit: u32,
+    pub after: Option<TaskCursor>,
+}
+
+/// Keyset position in a task list: the sort values of the last task of a page and its id, so
+/// the next page starts right after it however many tasks were added or removed meanwhile.
+/// Opaque to clients (hex of a small JSON object); valid for the sort it was made in only.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct TaskCursor {
+    #[serde(rename = "s")]
+    pub sort: SortKey,
+    pub id: TaskId,
+    /// `created` and `priority`: the creation time; `due_date`: the due date (none: undated).
+    #[serde(rename = "at", default, skip_serializing_if = "Option::is_none")]
+    pub at: Option<DateTime<Utc>>,
+    /// `title`: the title (the store compares it as the database lower-cases it).
+    #[serde(rename = "t", default, skip_serializing_if = "Option::is_none")]
+    pub title: Option<String>,
+    /// `priority`: the priority.
+    #[serde(rename = "p", default, skip_serializing_if = "Option::is_none")]
+    pub priority: Option<Priority>,
+}
+
+impl TaskCursor {
+    /// The position right after `task` in a list sorted by `sort`.
+    pub fn after(task: &Task, sort: SortKey) -> Self {
+        let mut cursor = Self {
+            sort,
+            id: task.id,
+            at: None,
+            title: None,
+            priority: None,
+        };
+        match sort {
+            SortKey::Created => cursor.at = Some(task.created_at),
+            SortKey::Title => cursor.title = Some(task.title.clone()),
+            SortKey::DueDate => cursor.at = task.due_date,
+            SortKey::Priority => {
+                cursor.at = Some(task.created_at);
+                cursor.priority = Some(task.priority);
+            }
+        }
+        cursor
+    }
+
+    pub fn encode(&self) -> String {
+        let json = serde_json::to_vec(self).expect("a cursor serializes");
+        json.iter().map(|b| format!("{b:02x}")).collect()
+    }
+
+    /// A cursor this API made for `sort`; anything else (another sort's, an edited or made-up
+    /// one) is refused rather than guessed at.
+    pub fn decode(s: &str, sort: SortKey) -> Result<Self, ValidationError> {
+        let bad = |why: &str| ValidationError::new("cursor", format!("is not a cursor this API returned {why}"));
+        // A title is at most 200 characters: any real cursor is far shorter.
+        if s.len() > 4096 || !s.len().is_multiple_of(2) {
+            return Err(bad("(malformed)"));
+        }
+        let bytes = (0..s.len())
+            .step_by(2)
+            .map(|i| s.get(i..i + 2).and_then(|h| u8::from_str_radix(h, 16).ok()))
+            .collect::<Option<Vec<u8>>>()
+            .ok_or_else(|| bad("(malformed)"))?;
+        let cursor: Self = serde_json::from_slice(&bytes).map_err(|_| bad("(malformed)"))?;
+        if cursor.sort != sort {
+            return Err(bad("for this sort (a cursor continues the sort it came from)"));
+        }
+        let complete = match sort {
+            SortKey::Created => cursor.at.is_some() && cursor.title.is_none() && cursor.priority.is_none(),
+            SortKey::Title => cursor.at.is_none() && cursor.title.is_some() && cursor.priority.is_none(),
+            SortKey::DueDate => cursor.title.is_none() && cursor.priority.is_none(),
+            SortKey::Priority => cursor.at.is_some() && cursor.title.is_none() && cursor.priority.is_some(),
+        };
+        if !complete {
+            return Err(bad("(malformed)"));
+        }
+        if let Some(title) = &cursor.title {
+            validation::reject_control_chars_in_text("cursor", title)?;
+        }
+        Ok(cursor)
+    }
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, ToSchema)]
@@ -464,7 +561,28 @@ impl TaskQuery {
         if let Some(tag) = &self.tag {
             validation::reject_control_chars_in_text("tag", tag)?;
         }
+        self.page()?;
         Ok(())
+    }
+
+    /// The page asked for: `limit` in bounds, `cursor` one of this sort's.
+    pub fn page(&self) -> Result<TaskPageRequest, ValidationError> {
+        let limit = match self.limit {
+            None => TASK_PAGE_MAX,
+            Some(n) if (1..=i64::from(TASK_PAGE_MAX)).contains(&n) => n as u32,
+            Some(n) => {
+                return Err(ValidationError::new(
+                    "limit",
+                    format!("must be between 1 and {TASK_PAGE_MAX}, got {n}"),
+                ));
+            }
+        };
+        let after = self
+            .cursor
+            .as_deref()
+            .map(|c| TaskCursor::decode(c, self.sort))
+            .transpose()?;
+        Ok(TaskPageRequest { limit, after })
     }
 }
 
@@ -548,6 +666,28 @@ mod tests {
         assert!(query("milk\tand\neggs", "home").check().is_ok());
         assert_eq!(query("milk\0", "home").check().unwrap_err().field, "q");
         assert_eq!(query("milk", "\u{1b}").check().unwrap_err().field, "tag");
+    }
+
+    #[test]
+    fn a_cursor_reads_back_for_its_own_sort_only() {
+        let mut t = task();
+        t.due_date = Some(crate::clock::now());
+        for sort in [SortKey::Created, SortKey::Title, SortKey::DueDate, SortKey::Priority] {
+            let cursor = TaskCursor::after(&t, sort);
+            assert_eq!(TaskCursor::decode(&cursor.encode(), sort).unwrap(), cursor);
+            let other = if sort == SortKey::Title {
+                SortKey::Created
+            } else {
+                SortKey::Title
+            };
+            assert_eq!(TaskCursor::decode(&cursor.encode(), other).unwrap_err().field, "cursor");
+        }
+        for forged in ["", "zz", "7b7d", "abc", &"61".repeat(3000)] {
+            assert_eq!(
+                TaskCursor::decode(forged, SortKey::Created).unwrap_err().field,
+                "cursor"
+            );
+        }
     }
 
     #[test]

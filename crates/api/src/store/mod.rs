@@ -26,7 +26,7 @@ pub use chat_requests::{ChatClaim, ChatRequestStore};
 pub use conversations::ConversationStore;
 pub use outbox::SqlOutbox;
 pub use relay_lease::RelayLease;
-pub use tasks::TaskStore;
+pub use tasks::{TaskPage, TaskStore};
 
 use accounts::SqlAccounts;
 use chat_requests::SqlChatRequests;
@@ -43,7 +43,7 @@ pub static MIGRATIONS: Migrations = Migrations {
     postgres: &POSTGRES,
 };
 
-/// Most tasks (and conversations) one list call returns.
+/// Most conversations one list call returns (tasks come in pages: `domain::task::TASK_PAGE_MAX`).
 pub const LIST_LIMIT: u32 = 1000;
 
 /// The api's stores on one database.

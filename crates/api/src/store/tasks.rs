@@ -6,17 +6,20 @@ use async_trait::async_trait;
 use chrono::{DateTime, Utc};
 use db::{Dialect, Pools};
 use domain::{
-    DueFilter, EventType, NewTask, Priority, SortKey, StatusFilter, Task, TaskEdit, TaskEvent, TaskId, TaskQuery,
+    DueFilter, EventType, NewTask, Priority, SortKey, StatusFilter, Task, TaskCursor, TaskEdit, TaskEvent, TaskId,
+    TaskPageRequest, TaskQuery,
 };
 use sqlx::types::Json;
 use sqlx::{AssertSqlSafe, FromRow};
 
+use super::json;
 use super::outbox::{SequenceRow, SqlOutbox};
-use super::{LIST_LIMIT, json};
 
 #[async_trait]
 pub trait TaskStore: Send + Sync {
-    async fn list_tasks(&self, user_id: &str, query: &TaskQuery) -> db::Result<Vec<Task>>;
+    /// One page of the user's tasks that match, in the query's order, and where the next
+    /// page starts (keyset: tasks added or removed meanwhile shift nothing).
+    async fn list_tasks(&self, user_id: &str, query: &TaskQuery, page: &TaskPageRequest) -> db::Result<TaskPage>;
     async fn get_task(&self, user_id: &str, id: TaskId) -> db::Result<Option<Task>>;
     async fn create_task(&self, user_id: &str, task: NewTask) -> db::Result<(Task, TaskEvent)>;
     /// `None` when the user has no such task. Completing a recurring task also creates its next
@@ -80,13 +83,140 @@ impl From<TaskRow> for Task {
 const TASK_COLUMNS: &str = "id, user_id, title, description, completed, priority, tags, due_date, recurrence, \
      continues, continued_by, remind_at, remind_before_minutes, reminded_at, created_at, updated_at";
 
-fn order_by(sort: SortKey) -> &'static str {
-    match sort {
-        SortKey::Created => "created_at DESC, id DESC",
-        SortKey::Title => "LOWER(title), id",
-        SortKey::DueDate => "due_date IS NULL, due_date, id",
+/// A page of tasks and where the next one starts (none: this is the last).
+#[derive(Debug)]
+pub struct TaskPage {
+    pub tasks: Vec<Task>,
+    pub next: Option<TaskCursor>,
+}
+
+/// A value bound to a list query's next `$n`.
+enum Arg {
+    Text(String),
+    Time(DateTime<Utc>),
+    Id(TaskId),
+}
+
+/// A list query's conditions and the values they bind, numbered as they are added.
+#[derive(Default)]
+struct ListSql {
+    conds: Vec<String>,
+    args: Vec<Arg>,
+}
+
+impl ListSql {
+    /// Binds `arg`, answering its placeholder.
+    fn arg(&mut self, arg: Arg) -> String {
+        self.args.push(arg);
+        format!("${}", self.args.len())
+    }
+
+    /// Only the filters asked for reach the SQL (no `$n IS NULL OR ...`): a prepared
+    /// statement's generic plan then still uses the index a filter allows.
+    fn filters(&mut self, query: &TaskQuery, pattern: Option<String>, tags_contain: fn(usize) -> String) {
+        match query.status {
+            StatusFilter::All => {}
+            StatusFilter::Pending => self.conds.push("completed = FALSE".into()),
+            StatusFilter::Completed => self.conds.push("completed = TRUE".into()),
+        }
+        if let Some(pattern) = pattern {
+            let p = self.arg(Arg::Text(pattern));
+            self.conds.push(format!("search_text LIKE {p} ESCAPE '\\'"));
+        }
+        if let Some(priority) = query.priority {
+            let p = self.arg(Arg::Text(priority.as_str().to_owned()));
+            self.conds.push(format!("priority = {p}"));
+        }
+        if let Some(tag) = &query.tag {
+            self.arg(Arg::Text(tag.trim().to_lowercase()));
+            self.conds.push(tags_contain(self.args.len()));
+        }
+        if let Some(DueFilter::Overdue) = query.due {
+            let p = self.arg(Arg::Time(domain::clock::now()));
+            self.conds.push(format!("completed = FALSE AND due_date < {p}"));
+        }
+    }
+}
+
+/// One index-ordered run of a list: its own condition (where the cursor is, which part of the
+/// order) and ORDER BY. A sort whose order no single index scan gives (undated tasks after
+/// dated ones; high, then medium, then low priority) is several runs, read one after another
+/// until the page is full, each a range scan of `(user_id, <key>, id)`-style indexes.
+struct Segment {
+    cond: Box<dyn Fn(&mut ListSql) + Send>,
+    order: &'static str,
+}
+
+fn segment(order: &'static str, cond: impl Fn(&mut ListSql) + Send + 'static) -> Segment {
+    Segment {
+        cond: Box::new(cond),
+        order,
+    }
+}
+
+fn segments(query: &TaskQuery, after: Option<&TaskCursor>) -> Vec<Segment> {
+    let after = after.cloned();
+    match query.sort {
+        SortKey::Created => vec![segment("created_at DESC, id DESC", move |sql| {
+            if let Some(TaskCursor { at: Some(at), id, .. }) = &after {
+                let (at, id) = (sql.arg(Arg::Time(*at)), sql.arg(Arg::Id(*id)));
+                sql.conds.push(format!("(created_at, id) < ({at}, {id})"));
+            }
+        })],
+        SortKey::Title => vec![segment("LOWER(title), id", move |sql| {
+            if let Some(TaskCursor {
+                title: Some(title), id, ..
+            }) = &after
+            {
+                let (title, id) = (sql.arg(Arg::Text(title.clone())), sql.arg(Arg::Id(*id)));
+                sql.conds.push(format!("(LOWER(title), id) > (LOWER({title}), {id})"));
+            }
+        })],
+        SortKey::DueDate => {
+            let mut runs = Vec::new();
+            // Dated tasks, soonest first; unless the cursor is already among the undated.
+            if after.as_ref().is_none_or(|c| c.at.is_some()) {
+                let after = after.clone();
+                runs.push(segment("due_date, id", move |sql| {
+                    sql.conds.push("due_date IS NOT NULL".into());
+                    if let Some(TaskCursor { at: Some(at), id, .. }) = &after {
+                        let (at, id) = (sql.arg(Arg::Time(*at)), sql.arg(Arg::Id(*id)));
+                        sql.conds.push(format!("(due_date, id) > ({at}, {id})"));
+                    }
+                }));
+            }
+            runs.push(segment("id", move |sql| {
+                sql.conds.push("due_date IS NULL".into());
+                if let Some(TaskCursor { at: None, id, .. }) = &after {
+                    let id = sql.arg(Arg::Id(*id));
+                    sql.conds.push(format!("id > {id}"));
+                }
+            }));
+            runs
+        }
         SortKey::Priority => {
-            "CASE priority WHEN 'high' THEN 0 WHEN 'medium' THEN 1 ELSE 2 END, created_at DESC, id DESC"
+            // Priorities are only ever written as one of the three (`Priority`).
+            let levels = [Priority::High, Priority::Medium, Priority::Low];
+            let from = after
+                .as_ref()
+                .and_then(|c| c.priority)
+                .and_then(|p| levels.iter().position(|l| *l == p))
+                .unwrap_or(0);
+            levels[from..]
+                .iter()
+                .copied()
+                .filter(|level| query.priority.is_none_or(|p| p == *level))
+                .map(|level| {
+                    let after = after.clone().filter(|c| c.priority == Some(level));
+                    segment("created_at DESC, id DESC", move |sql| {
+                        sql.conds.push(format!("priority = '{}'", level.as_str()));
+                        if let Some(TaskCursor { at: Some(at), id, .. }) = &after {
+                            let (at, id) = (sql.arg(Arg::Time(*at)), sql.arg(Arg::Id(*id)));
+                            sql.conds.push(format!("(created_at, id) < ({at}, {id})"));
+                        }
+                    })
+                })
+                .collect()
         }
     }
 }
@@ -114,24 +244,8 @@ fn like_pattern(needle: &str) -> String {
 
 #[db::sql_bounds(TaskRow, SequenceRow)]
 #[async_trait]
-impl<DB: Dialect> TaskStore for SqlTasks<DB> {
-    async fn list_tasks(&self, user_id: &str, query: &TaskQuery) -> db::Result<Vec<Task>> {
-        let completed = match query.status {
-            StatusFilter::All => None,
-            StatusFilter::Pending => Some(false),
-            StatusFilter::Completed => Some(true),
-        };
-        let sql = format!(
-            "SELECT {TASK_COLUMNS} FROM tasks WHERE user_id = $1 \
-             AND ($2 IS NULL OR completed = $2) \
-             AND ($3 IS NULL OR search_text LIKE $3 ESCAPE '\\') \
-             AND ($4 IS NULL OR priority = $4) \
-             AND ($5 IS NULL OR {tag}) \
-             AND ($6 IS NULL OR (completed = FALSE AND due_date < $6)) \
-             ORDER BY {order} LIMIT {LIST_LIMIT}",
-            tag = DB::tags_contain(5),
-            order = order_by(query.sort),
-        );
+impl<DB: Dialect + sqlx::database::HasStatementCache> TaskStore for SqlTasks<DB> {
+    async fn list_tasks(&self, user_id: &str, query: &TaskQuery, page: &TaskPageRequest) -> db::Result<TaskPage> {
         let pattern = query.q.as_deref().filter(|q| !q.is_empty()).map(like_pattern);
         if pattern.is_some() {
             // Tasks written before migration 0004 have no search text yet: fill this user's
@@ -151,16 +265,45 @@ impl<DB: Dialect> TaskStore for SqlTasks<DB> {
                     .await?;
             }
         }
-        let rows: Vec<TaskRow> = sqlx::query_as(AssertSqlSafe(sql))
-            .bind(user_id.to_owned())
-            .bind(completed)
-            .bind(pattern)
-            .bind(query.priority.map(|p| p.as_str().to_owned()))
-            .bind(query.tag.as_deref().map(|t| t.trim().to_lowercase()))
-            .bind(query.due.map(|DueFilter::Overdue| domain::clock::now()))
-            .fetch_all(&self.pools.reader)
-            .await?;
-        Ok(rows.into_iter().map(Task::from).collect())
+        // One more than the page: whether there is a next one.
+        let wanted = page.limit as usize + 1;
+        let mut tasks: Vec<Task> = Vec::with_capacity(wanted.min(64));
+        for segment in segments(query, page.after.as_ref()) {
+            let mut sql = ListSql::default();
+            let user = sql.arg(Arg::Text(user_id.to_owned()));
+            sql.conds.push(format!("user_id = {user}"));
+            sql.filters(query, pattern.clone(), DB::tags_contain);
+            (segment.cond)(&mut sql);
+            let statement = format!(
+                "SELECT {TASK_COLUMNS} FROM tasks WHERE {} ORDER BY {} LIMIT {}",
+                sql.conds.join(" AND "),
+                segment.order,
+                wanted - tasks.len()
+            );
+            // Planned for its own values each time: a cached statement's generic plan on
+            // PostgreSQL cannot tell a rare search or tag (use its GIN index) from a common one
+            // (walk the sort's index), and took 60-70 ms for what the right plan does in 3-7.
+            let mut select = sqlx::query_as::<DB, TaskRow>(AssertSqlSafe(statement)).persistent(false);
+            for arg in sql.args {
+                select = match arg {
+                    Arg::Text(v) => select.bind(v),
+                    Arg::Time(v) => select.bind(v),
+                    Arg::Id(v) => select.bind(v),
+                };
+            }
+            let rows = select.fetch_all(&self.pools.reader).await?;
+            tasks.extend(rows.into_iter().map(Task::from));
+            if tasks.len() >= wanted {
+                break;
+            }
+        }
+        let next = if tasks.len() > page.limit as usize {
+            tasks.truncate(page.limit as usize);
+            tasks.last().map(|t| TaskCursor::after(t, query.sort))
+        } else {
+            None
+        };
+        Ok(TaskPage { tasks, next })
     }
 
     async fn get_task(&self, user_id: &str, id: TaskId) -> db::Result<Option<Task>> {

@@ -16,6 +16,7 @@ mod hostile;
 mod input;
 mod notifications;
 mod ops;
+mod paging;
 mod preferences;
 mod recurrence;
 mod reminders;
