@@ -89,47 +89,18 @@ pub fn completion_email(
     completed_at: DateTime<Utc>,
     public_url: &str,
 ) -> Email {
-    // One line everywhere: a title is a single line in the UI too.
-    let title_line = header_safe(task_title, usize::MAX);
-    let subject = format!("Completed: {}", header_safe(task_title, SUBJECT_TITLE_MAX_CHARS));
-    let name = header_safe(owner_name, NAME_MAX_CHARS);
-    let when = completed_at.format("%A, %-d %B %Y at %H:%M UTC").to_string();
-    let link = format!("{}/", public_url.trim().trim_end_matches('/'));
-    let greeting = if name.is_empty() {
-        "Hello,".to_string()
-    } else {
-        format!("Hi {name},")
-    };
-
-    let text = format!(
-        "{greeting}\n\n\
-         Your task \"{title_line}\" was completed on {when}.\n\n\
-         Open tasktrail: {link}\n\n\
-         -- \n\
-         tasktrail sends this email when one of your tasks is completed.\n"
-    );
-    let html = format!(
-        "<!DOCTYPE html>\n\
-         <html><head><meta charset=\"utf-8\"><title>{subject_html}</title></head>\n\
-         <body style=\"font-family: system-ui, sans-serif; color: #1f2328; line-height: 1.5\">\n\
-         <p>{greeting_html}</p>\n\
-         <p>Your task <strong>{title_html}</strong> was completed on {when_html}.</p>\n\
-         <p><a href=\"{link_html}\">Open tasktrail</a></p>\n\
-         <p style=\"color: #656d76; font-size: 0.9em\">tasktrail sends this email when one of your tasks is completed.</p>\n\
-         </body></html>\n",
-        subject_html = escape_html(&subject),
-        greeting_html = escape_html(&greeting),
-        title_html = escape_html(&title_line),
-        when_html = escape_html(&when),
-        link_html = escape_html(&link),
-    );
-    Email {
-        to: to.trim().to_string(),
-        to_name: name,
-        subject,
-        text,
-        html,
-    }
+    compose(
+        to,
+        owner_name,
+        task_title,
+        public_url,
+        Wording {
+            subject: "Completed",
+            before_title: "Your task ",
+            after_title: format!(" was completed on {}.", long_time(completed_at)),
+            why: "tasktrail sends this email when one of your tasks is completed.",
+        },
+    )
 }
 
 /// The email to the owner of a task whose reminder is due; `late` when it goes out more than
@@ -142,10 +113,46 @@ pub fn reminder_email(
     late: bool,
     public_url: &str,
 ) -> Email {
+    let due = due_date.map(|due| format!(" It is due {}.", long_time(due)));
+    let lateness = if late {
+        " This reminder is late: the service was not running when it was due."
+    } else {
+        ""
+    };
+    compose(
+        to,
+        owner_name,
+        task_title,
+        public_url,
+        Wording {
+            subject: if late { "Reminder (late)" } else { "Reminder" },
+            before_title: "A reminder for your task ",
+            after_title: format!(".{}{lateness}", due.unwrap_or_default()),
+            why: "tasktrail sends this email because you set a reminder on this task.",
+        },
+    )
+}
+
+/// What differs between our emails: the subject's word, the sentence around the task's title,
+/// and the footer saying why it was sent.
+struct Wording {
+    subject: &'static str,
+    before_title: &'static str,
+    after_title: String,
+    why: &'static str,
+}
+
+fn long_time(at: DateTime<Utc>) -> String {
+    at.format("%A, %-d %B %Y at %H:%M UTC").to_string()
+}
+
+/// One email about one task: a greeting, the sentence, a link to the UI, the footer; as text
+/// and as HTML (every value escaped), the title one line everywhere (it is in the UI too).
+fn compose(to: &str, owner_name: &str, task_title: &str, public_url: &str, wording: Wording) -> Email {
     let title_line = header_safe(task_title, usize::MAX);
     let subject = format!(
         "{}: {}",
-        if late { "Reminder (late)" } else { "Reminder" },
+        wording.subject,
         header_safe(task_title, SUBJECT_TITLE_MAX_CHARS)
     );
     let name = header_safe(owner_name, NAME_MAX_CHARS);
@@ -155,37 +162,35 @@ pub fn reminder_email(
     } else {
         format!("Hi {name},")
     };
-    let due = match due_date {
-        Some(due) => format!(" It is due {}.", due.format("%A, %-d %B %Y at %H:%M UTC")),
-        None => String::new(),
-    };
-    let lateness = if late {
-        " This reminder is late: the service was not running when it was due."
-    } else {
-        ""
-    };
+    let Wording {
+        before_title,
+        after_title,
+        why,
+        ..
+    } = wording;
     let text = format!(
         "{greeting}\n\n\
-         A reminder for your task \"{title_line}\".{due}{lateness}\n\n\
+         {before_title}\"{title_line}\"{after_title}\n\n\
          Open tasktrail: {link}\n\n\
          -- \n\
-         tasktrail sends this email because you set a reminder on this task.\n"
+         {why}\n"
     );
     let html = format!(
         "<!DOCTYPE html>\n\
          <html><head><meta charset=\"utf-8\"><title>{subject_html}</title></head>\n\
          <body style=\"font-family: system-ui, sans-serif; color: #1f2328; line-height: 1.5\">\n\
          <p>{greeting_html}</p>\n\
-         <p>A reminder for your task <strong>{title_html}</strong>.{due_html}{late_html}</p>\n\
+         <p>{before_html}<strong>{title_html}</strong>{after_html}</p>\n\
          <p><a href=\"{link_html}\">Open tasktrail</a></p>\n\
-         <p style=\"color: #656d76; font-size: 0.9em\">tasktrail sends this email because you set a reminder on this task.</p>\n\
+         <p style=\"color: #656d76; font-size: 0.9em\">{why_html}</p>\n\
          </body></html>\n",
         subject_html = escape_html(&subject),
         greeting_html = escape_html(&greeting),
+        before_html = escape_html(before_title),
         title_html = escape_html(&title_line),
-        due_html = escape_html(&due),
-        late_html = escape_html(lateness),
+        after_html = escape_html(&after_title),
         link_html = escape_html(&link),
+        why_html = escape_html(why),
     );
     Email {
         to: to.trim().to_string(),
