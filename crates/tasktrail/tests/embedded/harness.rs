@@ -169,6 +169,22 @@ impl TestApp {
     }
 }
 
+/// Creates a task from `body`, which must be accepted (201); the task as answered.
+pub async fn create_task_from(app: &TestApp, user: &User, body: Value) -> Value {
+    let path = format!("/api/{}/tasks", user.id);
+    let (status, task) = app.call(Method::POST, &path, Some(&user.token), Some(body)).await;
+    assert_eq!(status, StatusCode::CREATED, "{task}");
+    task
+}
+
+/// The first page of the user's notifications, newest first.
+pub async fn notifications(app: &TestApp, user: &User) -> Vec<Value> {
+    let path = format!("/api/{}/notifications", user.id);
+    let (status, page) = app.call(Method::GET, &path, Some(&user.token), None).await;
+    assert_eq!(status, StatusCode::OK, "{page}");
+    page["notifications"].as_array().unwrap().clone()
+}
+
 /// Runs the same scenario on SQLite and on PostgreSQL.
 #[macro_export]
 macro_rules! on_both_backends {

@@ -7,7 +7,7 @@ use std::time::{Duration, Instant};
 use reqwest::{Method, StatusCode};
 use serde_json::{Value, json};
 
-use crate::harness::{Backend, TestApp, User};
+use crate::harness::{Backend, TestApp, User, notifications};
 use crate::on_both_backends;
 
 use crate::mailpit::Mailpit;
@@ -48,19 +48,6 @@ async fn complete(app: &TestApp, user: &User, task: &Value) {
     let path = format!("/api/{}/tasks/{}/complete", user.id, task["id"]);
     let (status, body) = app.call(Method::PATCH, &path, Some(&user.token), None).await;
     assert_eq!(status, StatusCode::OK, "{body}");
-}
-
-async fn notifications(app: &TestApp, user: &User) -> Vec<Value> {
-    let (status, page) = app
-        .call(
-            Method::GET,
-            &format!("/api/{}/notifications", user.id),
-            Some(&user.token),
-            None,
-        )
-        .await;
-    assert_eq!(status, StatusCode::OK, "{page}");
-    page["notifications"].as_array().unwrap().clone()
 }
 
 /// Waits (at most `timeout`) until the user's newest notification has left `pending`.

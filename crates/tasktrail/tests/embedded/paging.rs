@@ -10,7 +10,7 @@ use reqwest::header::HeaderMap;
 use reqwest::{Method, StatusCode};
 use serde_json::{Value, json};
 
-use crate::harness::{Backend, TestApp, User};
+use crate::harness::{Backend, TestApp, User, create_task_from as create};
 use crate::on_both_backends;
 
 on_both_backends!(
@@ -31,19 +31,6 @@ async fn get(app: &TestApp, user: &User, path_and_query: &str) -> (StatusCode, H
     let status = response.status();
     let headers = response.headers().clone();
     (status, headers, response.json().await.unwrap())
-}
-
-async fn create(app: &TestApp, user: &User, body: Value) -> Value {
-    let (status, task) = app
-        .call(
-            Method::POST,
-            &format!("/api/{}/tasks", user.id),
-            Some(&user.token),
-            Some(body),
-        )
-        .await;
-    assert_eq!(status, StatusCode::CREATED, "{task}");
-    task
 }
 
 fn ids(list: &Value) -> Vec<i64> {

@@ -5,7 +5,7 @@ use chrono::{DateTime, Duration, Utc};
 use reqwest::{Method, StatusCode};
 use serde_json::{Value, json};
 
-use crate::harness::{Backend, TestApp, User};
+use crate::harness::{Backend, TestApp, User, create_task_from as create};
 use crate::on_both_backends;
 
 on_both_backends!(
@@ -15,19 +15,6 @@ on_both_backends!(
     bad_rules_are_refused_and_change_nothing,
     overdue_lists_pending_tasks_past_their_due_date
 );
-
-async fn create(app: &TestApp, user: &User, body: Value) -> Value {
-    let (status, task) = app
-        .call(
-            Method::POST,
-            &format!("/api/{}/tasks", user.id),
-            Some(&user.token),
-            Some(body),
-        )
-        .await;
-    assert_eq!(status, StatusCode::CREATED, "{task}");
-    task
-}
 
 async fn tasks(app: &TestApp, user: &User, query: &str) -> Vec<Value> {
     let (status, list) = app

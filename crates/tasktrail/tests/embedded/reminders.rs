@@ -7,7 +7,7 @@ use chrono::{DateTime, Duration, Utc};
 use reqwest::{Method, StatusCode};
 use serde_json::{Value, json};
 
-use crate::harness::{Backend, TestApp, User};
+use crate::harness::{Backend, TestApp, User, notifications};
 use crate::on_both_backends;
 
 use crate::mailpit::Mailpit;
@@ -37,19 +37,6 @@ async fn app_mailing_to(backend_or_url: Result<Backend, String>, mailpit: &Mailp
 
 fn in_secs(secs: i64) -> String {
     (Utc::now() + Duration::seconds(secs)).to_rfc3339()
-}
-
-async fn notifications(app: &TestApp, user: &User) -> Vec<Value> {
-    let (status, page) = app
-        .call(
-            Method::GET,
-            &format!("/api/{}/notifications", user.id),
-            Some(&user.token),
-            None,
-        )
-        .await;
-    assert_eq!(status, StatusCode::OK, "{page}");
-    page["notifications"].as_array().unwrap().clone()
 }
 
 async fn a_due_reminder_emails_its_owner_once(backend: Backend) {
