@@ -350,8 +350,11 @@ test("the notifications page lists a completion's email and its switch turns com
 });
 
 test("priority badges, tags, due dates and repetition are shown, edited and filtered by", async () => {
-  // West of UTC, where a plain due date (stored as midnight UTC) is easily shown a day early.
-  const zone = "America/Los_Angeles";
+  // West of UTC, where a plain due date (stored as midnight UTC) is easily shown a day early; and
+  // before 10 pm there, so that "11 pm today" below is still to come while the test runs (at 11 pm
+  // in Los Angeles it is 2 am in New York).
+  const hourIn = (timeZone) => Number(new Intl.DateTimeFormat("en-US", { timeZone, hour: "numeric", hourCycle: "h23" }).format(new Date()));
+  const zone = ["America/Los_Angeles", "America/New_York"].find((candidate) => hourIn(candidate) < 22);
   const { context, page, problems } = await openPage({ timezoneId: zone });
   const user = await signUp(page);
   const today = dayIn(zone);
