@@ -45,6 +45,10 @@ pub struct BenchArgs {
     /// Concurrent sign-ups before the clock starts (argon2 is slow on purpose).
     #[arg(long, default_value_t = 16)]
     pub signup_concurrency: usize,
+    /// The server's process id, when it runs on this machine: the report adds its peak
+    /// resident memory (VmHWM, from /proc) over its whole life up to the end of the run.
+    #[arg(long)]
+    pub server_pid: Option<u32>,
     #[command(flatten)]
     pub queries: queries::QueryArgs,
 }
@@ -144,11 +148,16 @@ pub async fn execute(args: &BenchArgs) -> anyhow::Result<Report> {
     );
     let settle_deadline = Instant::now() + args.settle_timeout;
     let settled: Vec<_> = futures::stream::iter(finished)
-        .map(|u| u.settle(settle_deadline))
+        .map(|(u, observer)| u.settle(settle_deadline, observer))
         .buffer_unordered(64)
         .collect()
         .await;
-    Ok(Report::new(settled, ops_in_window, window, &totals))
+    let mut report = Report::new(settled, ops_in_window, window, &totals);
+    if let Some(pid) = args.server_pid {
+        report.server_memory =
+            Some(report::ServerMemory::read(pid).with_context(|| format!("reading /proc/{pid}/status"))?);
+    }
+    Ok(report)
 }
 
 async fn progress_lines(totals: Arc<Totals>, start: Instant, duration: Duration) {

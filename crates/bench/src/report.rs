@@ -25,6 +25,34 @@ pub struct Report {
     pub missing: usize,
     pub duplicated: usize,
     pub unexpected: usize,
+    /// The server's memory at the end of the run (`--server-pid`).
+    pub server_memory: Option<ServerMemory>,
+}
+
+/// A process's resident memory, from /proc/{pid}/status.
+#[derive(Debug, Clone, Copy)]
+pub struct ServerMemory {
+    /// VmHWM: the peak resident set size over the process's life.
+    pub peak_mb: f64,
+    /// VmRSS: resident now.
+    pub resident_mb: f64,
+}
+
+impl ServerMemory {
+    pub fn read(pid: u32) -> std::io::Result<Self> {
+        let status = std::fs::read_to_string(format!("/proc/{pid}/status"))?;
+        let kib = |field: &str| {
+            status
+                .lines()
+                .find_map(|line| line.strip_prefix(field))
+                .and_then(|rest| rest.trim().trim_end_matches("kB").trim().parse::<f64>().ok())
+                .ok_or_else(|| std::io::Error::other(format!("no {field} in /proc/{pid}/status")))
+        };
+        Ok(Self {
+            peak_mb: kib("VmHWM:")? / 1024.0,
+            resident_mb: kib("VmRSS:")? / 1024.0,
+        })
+    }
 }
 
 fn percentile_ms(sorted_us: &[u64], p: f64) -> f64 {
@@ -68,6 +96,7 @@ impl Report {
             missing: users.iter().map(|u| u.missing).sum(),
             duplicated: users.iter().map(|u| u.duplicated).sum(),
             unexpected: users.iter().map(|u| u.unexpected).sum(),
+            server_memory: None,
         }
     }
 
@@ -117,6 +146,42 @@ impl fmt::Display for Report {
             "audit trail      {} events expected, {} missing, {} duplicated, {} unexpected",
             self.expected_events, self.missing, self.duplicated, self.unexpected
         )?;
-        write!(f, "result           {}", if self.passed() { "PASS" } else { "FAIL" })
+        if let Some(memory) = self.server_memory {
+            writeln!(
+                f,
+                "server memory    peak {:.1} MB (VmHWM), resident at the end {:.1} MB",
+                memory.peak_mb, memory.resident_mb
+            )?;
+        }
+        writeln!(f, "result           {}", if self.passed() { "PASS" } else { "FAIL" })?;
+        write!(f, "{}", self.summary_line())
+    }
+}
+
+impl Report {
+    /// One line of `key=value` pairs, for scripts: milliseconds, MB, counts; `peak_mb` is
+    /// `-` without `--server-pid`.
+    pub fn summary_line(&self) -> String {
+        let peak = self
+            .server_memory
+            .map(|m| format!("{:.1}", m.peak_mb))
+            .unwrap_or_else(|| "-".into());
+        format!(
+            "summary result={} ops_per_s={:.0} failed={} http_p50_ms={:.1} http_p99_ms={:.1} \
+             audit_p50_ms={:.0} audit_p99_ms={:.0} audit_max_ms={:.0} events={} missing={} \
+             duplicated={} unexpected={} peak_mb={peak}",
+            if self.passed() { "pass" } else { "fail" },
+            self.ops_per_sec(),
+            self.errors,
+            self.http_p50_ms,
+            self.http_p99_ms,
+            self.audit_p50_ms,
+            self.audit_p99_ms,
+            self.audit_max_ms,
+            self.expected_events,
+            self.missing,
+            self.duplicated,
+            self.unexpected,
+        )
     }
 }

@@ -55,24 +55,33 @@ fn cause(e: &anyhow::Error) -> String {
     .to_owned()
 }
 
-/// One simulated user: its token, the events it caused, and what its trail has shown so far.
+/// One simulated user: its token, and the record of the events it caused.
 pub struct SimUser {
     client: reqwest::Client,
     api: String,
-    audit: String,
+    token: String,
     user_id: String,
+    trail: Trail,
+    pub http_latencies_us: Vec<u64>,
+}
+
+/// A user's audit trail as the bench sees it: the events the server owes, and when each was
+/// first seen.
+struct Trail {
+    client: reqwest::Client,
+    url: String,
     token: String,
     /// (task id, event type) -> when the operation's response arrived.
     expected: HashMap<(i64, String), Instant>,
-    /// When each expected event was first seen in the trail.
-    seen_after: HashMap<(i64, String), Duration>,
+    /// When each event was first seen in the trail. A watcher may read an event before it
+    /// hears of the operation's answer; such an event counts as seen at once.
+    first_seen: HashMap<(i64, String), Instant>,
     /// Where the trail read so far ends (its `tail_cursor`), and the ids read.
     tail: Option<String>,
     seen_ids: std::collections::HashSet<i64>,
-    pub http_latencies_us: Vec<u64>,
-    /// Observers time op-to-audit; the others are only checked at the end.
-    observer: bool,
 }
+
+type Expectation = ((i64, String), Instant);
 
 /// When one user acts: every `interval` (unpaced when `None`), first after `offset`.
 #[derive(Debug, Clone, Copy)]
@@ -131,37 +140,59 @@ impl SimUser {
             response.text().await.unwrap_or_default()
         );
         let auth: AuthResponse = response.json().await?;
+        let trail = Trail {
+            client: client.clone(),
+            url: format!("{audit}/api/{}/audit", auth.user_id),
+            token: auth.token.clone(),
+            expected: HashMap::new(),
+            first_seen: HashMap::new(),
+            tail: None,
+            seen_ids: Default::default(),
+        };
         Ok(Self {
             client,
             api,
-            audit,
-            user_id: auth.user_id,
             token: auth.token,
-            expected: HashMap::new(),
-            seen_after: HashMap::new(),
-            tail: None,
-            seen_ids: Default::default(),
+            user_id: auth.user_id,
+            trail,
             http_latencies_us: Vec::new(),
-            observer: false,
         })
     }
 
     /// Loops create, update, complete, delete until the deadline. With a pace, each operation
     /// has an intended start time and its latency counts from then, so a slow server cannot
-    /// hide its queueing (no coordinated omission).
-    pub async fn run_until(mut self, deadline: Instant, totals: Arc<Totals>, schedule: Schedule) -> Self {
-        self.observer = schedule.observer;
+    /// hide its queueing (no coordinated omission). An observer's trail is watched by a task of
+    /// its own, so that waiting for an event never moves the next operation's start.
+    pub async fn run_until(mut self, deadline: Instant, totals: Arc<Totals>, schedule: Schedule) -> (Self, bool) {
+        let watcher = schedule.observer.then(|| {
+            let (sender, expectations) = tokio::sync::mpsc::unbounded_channel();
+            let placeholder = self.trail.empty_copy();
+            let trail = std::mem::replace(&mut self.trail, placeholder);
+            (sender, tokio::spawn(trail.watch(expectations, totals.clone())))
+        });
+        let sender = watcher.as_ref().map(|(sender, _)| sender.clone());
         let mut next_start = Instant::now() + schedule.offset;
         let mut round = 0u64;
         while Instant::now() < deadline {
             round += 1;
-            if let Err(e) = self.one_round(round, &totals, &mut next_start, schedule.interval).await {
+            if let Err(e) = self
+                .one_round(round, &totals, &mut next_start, schedule.interval, sender.as_ref())
+                .await
+            {
                 totals.failed(&e);
                 warn_line(&format!("operation failed: {e:#}"));
                 tokio::time::sleep(Duration::from_millis(100)).await;
             }
         }
-        self
+        drop(sender);
+        if let Some((sender, handle)) = watcher {
+            drop(sender);
+            match handle.await {
+                Ok(trail) => self.trail = trail,
+                Err(e) => warn_line(&format!("a trail watcher failed: {e}")),
+            }
+        }
+        (self, schedule.observer)
     }
 
     async fn one_round(
@@ -170,6 +201,7 @@ impl SimUser {
         totals: &Totals,
         next_start: &mut Instant,
         interval: Option<Duration>,
+        watcher: Option<&Watcher>,
     ) -> anyhow::Result<()> {
         let tasks = format!("{}/api/{}/tasks", self.api, self.user_id);
         let create = self
@@ -177,19 +209,18 @@ impl SimUser {
             .post(&tasks)
             .json(&json!({"title": format!("bench task {round}"), "description": "load"}));
         let created: TaskResponse = self
-            .op(create, "created", None, totals, next_start, interval)
+            .op(create, "created", None, totals, next_start, interval, watcher)
             .await?
             .json()
             .await?;
         let id = created.id;
-        self.expect((id, "created".into()), Instant::now(), totals).await;
-        self.after_watching(next_start);
+        self.expect((id, "created".into()), Instant::now(), watcher);
         let task = format!("{tasks}/{id}");
         let update = self
             .client
             .put(&task)
             .json(&json!({"title": format!("bench task {round} (edited)")}));
-        self.op(update, "updated", Some(id), totals, next_start, interval)
+        self.op(update, "updated", Some(id), totals, next_start, interval, watcher)
             .await?;
         self.op(
             self.client.patch(format!("{task}/complete")),
@@ -198,6 +229,7 @@ impl SimUser {
             totals,
             next_start,
             interval,
+            watcher,
         )
         .await?;
         self.op(
@@ -207,6 +239,7 @@ impl SimUser {
             totals,
             next_start,
             interval,
+            watcher,
         )
         .await?;
         Ok(())
@@ -221,6 +254,7 @@ impl SimUser {
         totals: &Totals,
         next_start: &mut Instant,
         interval: Option<Duration>,
+        watcher: Option<&Watcher>,
     ) -> anyhow::Result<reqwest::Response> {
         let intended = match interval {
             Some(interval) => {
@@ -244,48 +278,104 @@ impl SimUser {
         }
         bump(&totals.ops);
         if let Some(id) = task_id {
-            self.expect((id, event_type.to_owned()), Instant::now(), totals).await;
-            self.after_watching(next_start);
+            self.expect((id, event_type.to_owned()), Instant::now(), watcher);
         }
         Ok(response)
     }
 
-    /// An observer's next operation is due no earlier than when it finished watching: the time
-    /// spent watching its trail is its own choice, not queueing in the server, and must not
-    /// count as the next operation's latency.
-    fn after_watching(&self, next_start: &mut Instant) {
-        if self.observer {
-            *next_start = (*next_start).max(Instant::now());
+    /// Notes an event the server owes us; an observer's watcher times its arrival.
+    fn expect(&mut self, key: (i64, String), answered: Instant, watcher: Option<&Watcher>) {
+        match watcher {
+            // The watcher owns the trail until the run ends; it records the expectation.
+            Some(watcher) => {
+                let _ = watcher.send((key, answered));
+            }
+            None => {
+                self.trail.expected.insert(key, answered);
+            }
         }
     }
 
-    /// Notes an event the server owes us; observers wait to see it.
-    async fn expect(&mut self, key: (i64, String), answered: Instant, totals: &Totals) {
-        self.expected.insert(key.clone(), answered);
-        if self.observer {
-            self.watch_until_seen(&key, totals).await;
+    /// Waits for the remaining events, then checks the whole trail from the start.
+    pub async fn settle(self, deadline: Instant, observer: bool) -> Settled {
+        self.trail.settle(deadline, observer, self.http_latencies_us).await
+    }
+}
+
+type Watcher = tokio::sync::mpsc::UnboundedSender<Expectation>;
+
+impl Trail {
+    fn empty_copy(&self) -> Self {
+        Self {
+            client: self.client.clone(),
+            url: self.url.clone(),
+            token: self.token.clone(),
+            expected: HashMap::new(),
+            first_seen: HashMap::new(),
+            tail: None,
+            seen_ids: Default::default(),
         }
     }
 
-    /// Observers poll their trail every 50 ms until the event shows, timing op-to-audit.
-    async fn watch_until_seen(&mut self, key: &(i64, String), totals: &Totals) {
-        let give_up = Instant::now() + Duration::from_secs(10);
-        // Short waits first: most events show within milliseconds.
-        let mut waits = [2u64, 5, 10, 20].into_iter().chain(std::iter::repeat(50));
-        while !self.seen_after.contains_key(key) && Instant::now() < give_up {
-            if let Err(e) = self.poll_trail().await {
+    /// An observer's watcher: polls the trail while any expected event is unseen (after 2, 5,
+    /// 10, 20, then every 50 ms), timing each from its operation's answer. Runs beside the
+    /// operations, so its waits never delay them; ends when the user stops operating.
+    async fn watch(
+        mut self,
+        mut expectations: tokio::sync::mpsc::UnboundedReceiver<Expectation>,
+        totals: Arc<Totals>,
+    ) -> Self {
+        let waits = || [2u64, 5, 10, 20].into_iter().chain(std::iter::repeat(50));
+        let mut backoff = waits();
+        let mut pending: Vec<(i64, String)> = Vec::new();
+        loop {
+            // Nothing owed: wait for the next operation (or the end of the run).
+            if pending.is_empty() {
+                match expectations.recv().await {
+                    Some((key, answered)) => {
+                        self.expected.insert(key.clone(), answered);
+                        pending.push(key);
+                        backoff = waits();
+                    }
+                    None => return self,
+                }
+            }
+            while let Ok((key, answered)) = expectations.try_recv() {
+                self.expected.insert(key.clone(), answered);
+                pending.push(key);
+            }
+            let first_wait = Duration::from_millis(backoff.next().unwrap_or(50));
+            tokio::select! {
+                more = expectations.recv() => match more {
+                    Some((key, answered)) => {
+                        self.expected.insert(key.clone(), answered);
+                        pending.push(key);
+                        continue;
+                    }
+                    // The run is over; what is still owed is checked when the trail settles.
+                    None => return self,
+                },
+                _ = tokio::time::sleep(first_wait) => {}
+            }
+            if let Err(e) = self.poll().await {
                 bump(&totals.trail_errors);
                 warn_line(&format!("reading the trail failed: {e:#}"));
             }
-            if !self.seen_after.contains_key(key) {
-                tokio::time::sleep(Duration::from_millis(waits.next().unwrap_or(50))).await;
-            }
+            pending.retain(|key| !self.first_seen.contains_key(key));
+            // An event not seen in 10 s is left to the final check (it counts as missing there
+            // if it never comes); the watcher goes on with the others.
+            let now = Instant::now();
+            pending.retain(|key| {
+                self.expected
+                    .get(key)
+                    .is_some_and(|at| now.duration_since(*at) < Duration::from_secs(10))
+            });
         }
     }
 
     /// Reads what the trail has stored since the last read (its `tail_cursor`, which also
     /// catches events stored late) and notes when each expected event first appears.
-    async fn poll_trail(&mut self) -> anyhow::Result<()> {
+    async fn poll(&mut self) -> anyhow::Result<()> {
         loop {
             let mut query = vec![("limit", "500".to_owned())];
             if let Some(c) = &self.tail {
@@ -293,7 +383,7 @@ impl SimUser {
             }
             let page: AuditPage = self
                 .client
-                .get(format!("{}/api/{}/audit", self.audit, self.user_id))
+                .get(&self.url)
                 .query(&query)
                 .bearer_auth(&self.token)
                 .send()
@@ -303,14 +393,8 @@ impl SimUser {
                 .await?;
             let now = Instant::now();
             for e in &page.events {
-                if !self.seen_ids.insert(e.id) {
-                    continue;
-                }
-                let key = (e.task_id, e.event_type.clone());
-                if let Some(at) = self.expected.get(&key) {
-                    self.seen_after
-                        .entry(key)
-                        .or_insert_with(|| now.saturating_duration_since(*at));
+                if self.seen_ids.insert(e.id) {
+                    self.first_seen.entry((e.task_id, e.event_type.clone())).or_insert(now);
                 }
             }
             if page.tail_cursor.is_some() {
@@ -324,12 +408,13 @@ impl SimUser {
 
     /// Waits for the remaining events, then checks the whole trail from the start: every
     /// expected event exactly once.
-    pub async fn settle(mut self, deadline: Instant) -> Settled {
-        while self.seen_after.len() < self.expected.len() && Instant::now() < deadline {
-            if self.poll_trail().await.is_err() {
+    async fn settle(mut self, deadline: Instant, observer: bool, http_latencies_us: Vec<u64>) -> Settled {
+        let unseen = |trail: &Self| trail.expected.keys().any(|k| !trail.first_seen.contains_key(k));
+        while unseen(&self) && Instant::now() < deadline {
+            if self.poll().await.is_err() {
                 tokio::time::sleep(Duration::from_millis(200)).await;
             }
-            if self.seen_after.len() < self.expected.len() {
+            if unseen(&self) {
                 tokio::time::sleep(Duration::from_millis(100)).await;
             }
         }
@@ -339,7 +424,7 @@ impl SimUser {
         loop {
             let mut request = self
                 .client
-                .get(format!("{}/api/{}/audit", self.audit, self.user_id))
+                .get(&self.url)
                 .query(&[("limit", "500")])
                 .bearer_auth(&self.token);
             if let Some(c) = &cursor {
@@ -367,10 +452,18 @@ impl SimUser {
             self.expected.len()
         };
         Settled {
-            http_latencies_us: std::mem::take(&mut self.http_latencies_us),
+            http_latencies_us,
             // Only observers watched closely enough for their timings to mean something.
-            audit_latencies_us: if self.observer {
-                self.seen_after.values().map(|d| d.as_micros() as u64).collect()
+            audit_latencies_us: if observer {
+                self.expected
+                    .iter()
+                    .filter_map(|(key, answered)| {
+                        self.first_seen
+                            .get(key)
+                            .map(|seen| seen.saturating_duration_since(*answered))
+                    })
+                    .map(|d| d.as_micros() as u64)
+                    .collect()
             } else {
                 Vec::new()
             },
