@@ -318,94 +318,55 @@ impl<DB: Dialect + sqlx::database::HasStatementCache> TaskStore for SqlTasks<DB>
     }
 
     async fn create_task(&self, user_id: &str, new: NewTask) -> db::Result<(Task, TaskEvent)> {
-        let mut tx = self.pools.writer.begin().await?;
-        let sequence = SqlOutbox::<DB>::next_sequence(&mut tx, user_id).await?;
-        // Read after the user's lock: their events' timestamps rise with their numbers.
-        let now = domain::clock::now();
-        let task = Self::insert_task(&mut tx, user_id, new, None, now).await?;
-        let event = TaskEvent::record(EventType::Created, &task, now, sequence);
-        SqlOutbox::<DB>::append(&mut tx, &event).await?;
-        tx.commit().await?;
-        Ok((task, event))
+        let user_id = user_id.to_owned();
+        self.pools
+            .write(move |connection| {
+                let (user_id, new) = (user_id.clone(), new.clone());
+                Box::pin(async move {
+                    let sequence = SqlOutbox::<DB>::next_sequence(connection, &user_id).await?;
+                    // Read after the user's lock: their events' timestamps rise with their numbers.
+                    let now = domain::clock::now();
+                    let task = Self::insert_task(connection, &user_id, new, None, now).await?;
+                    let event = TaskEvent::record(EventType::Created, &task, now, sequence);
+                    SqlOutbox::<DB>::append(connection, &event).await?;
+                    Ok((task, event))
+                })
+            })
+            .await
     }
 
     async fn edit_task(&self, user_id: &str, id: TaskId, edit: TaskEdit) -> db::Result<Option<(Task, Vec<TaskEvent>)>> {
-        let mut tx = self.pools.writer.begin().await?;
-        // First, as in every change: the user's lock. (No such task: the rollback returns it.)
-        let sequence = SqlOutbox::<DB>::next_sequence(&mut tx, user_id).await?;
-        let row: Option<TaskRow> = sqlx::query_as(AssertSqlSafe(format!(
-            "SELECT {TASK_COLUMNS} FROM tasks WHERE id = $1 AND user_id = $2{}",
-            DB::FOR_UPDATE
-        )))
-        .bind(id)
-        .bind(user_id.to_owned())
-        .fetch_optional(&mut *tx)
-        .await?;
-        let Some(row) = row else { return Ok(None) };
-        let mut task = Task::from(row);
-        let now = domain::clock::now();
-        let event_type = task.edit(edit, now)?;
-        // A recurring task's next occurrence is made with its completion, in this transaction:
-        // both or neither, and once (`continued_by` stays set).
-        let next = match event_type {
-            EventType::Completed => task.next_occurrence(now),
-            _ => None,
-        };
-        let next = match next {
-            Some(new) => Some(Self::insert_task(&mut tx, user_id, new, Some(task.id), now).await?),
-            None => None,
-        };
-        if let Some(next) = &next {
-            task.continued_by = Some(next.id);
-        }
-        sqlx::query(
-            "UPDATE tasks SET title = $1, description = $2, completed = $3, priority = $4, tags = $5, \
-             due_date = $6, recurrence = $7, updated_at = $8, search_text = $10, continued_by = $11, \
-             remind_at = $12, remind_before_minutes = $13, reminded_at = $14 WHERE id = $9",
-        )
-        .bind(task.title.clone())
-        .bind(task.description.clone())
-        .bind(task.completed)
-        .bind(task.priority.as_str().to_owned())
-        .bind(json(&task.tags)?)
-        .bind(task.due_date)
-        .bind(task.recurrence.map(|r| r.to_string()))
-        .bind(now)
-        .bind(task.id)
-        .bind(search_text(&task.title, &task.description))
-        .bind(task.continued_by)
-        .bind(task.remind_at)
-        .bind(task.remind_before_minutes.map(|m| m as i32))
-        .bind(task.reminded_at)
-        .execute(&mut *tx)
-        .await?;
-        let mut events = vec![TaskEvent::record(event_type, &task, now, sequence)];
-        if let Some(next) = &next {
-            let sequence = SqlOutbox::<DB>::next_sequence(&mut tx, user_id).await?;
-            events.push(TaskEvent::record(EventType::Created, next, now, sequence));
-        }
-        for event in &events {
-            SqlOutbox::<DB>::append(&mut tx, event).await?;
-        }
-        tx.commit().await?;
-        Ok(Some((task, events)))
+        let user_id = user_id.to_owned();
+        self.pools
+            .write(move |connection| {
+                let (user_id, edit) = (user_id.clone(), edit.clone());
+                Box::pin(async move { Self::edit_in(connection, &user_id, id, edit).await })
+            })
+            .await
     }
 
     async fn delete_task(&self, user_id: &str, id: TaskId) -> db::Result<Option<TaskEvent>> {
-        let mut tx = self.pools.writer.begin().await?;
-        let sequence = SqlOutbox::<DB>::next_sequence(&mut tx, user_id).await?;
-        let row: Option<TaskRow> = sqlx::query_as(AssertSqlSafe(format!(
-            "DELETE FROM tasks WHERE id = $1 AND user_id = $2 RETURNING {TASK_COLUMNS}"
-        )))
-        .bind(id)
-        .bind(user_id.to_owned())
-        .fetch_optional(&mut *tx)
-        .await?;
-        let Some(row) = row else { return Ok(None) };
-        let event = TaskEvent::record(EventType::Deleted, &Task::from(row), domain::clock::now(), sequence);
-        SqlOutbox::<DB>::append(&mut tx, &event).await?;
-        tx.commit().await?;
-        Ok(Some(event))
+        let user_id = user_id.to_owned();
+        self.pools
+            .write(move |connection| {
+                let user_id = user_id.clone();
+                Box::pin(async move {
+                    // The row first: no such task, nothing written.
+                    let row: Option<TaskRow> = sqlx::query_as(AssertSqlSafe(format!(
+                        "DELETE FROM tasks WHERE id = $1 AND user_id = $2 RETURNING {TASK_COLUMNS}"
+                    )))
+                    .bind(id)
+                    .bind(user_id.clone())
+                    .fetch_optional(&mut *connection)
+                    .await?;
+                    let Some(row) = row else { return Ok(None) };
+                    let sequence = SqlOutbox::<DB>::next_sequence(connection, &user_id).await?;
+                    let event = TaskEvent::record(EventType::Deleted, &Task::from(row), domain::clock::now(), sequence);
+                    SqlOutbox::<DB>::append(connection, &event).await?;
+                    Ok(Some(event))
+                })
+            })
+            .await
     }
 
     async fn take_due_reminders(&self, now: DateTime<Utc>, limit: u32) -> db::Result<Vec<TaskEvent>> {
@@ -435,8 +396,74 @@ impl<DB: Dialect + sqlx::database::HasStatementCache> TaskStore for SqlTasks<DB>
     }
 }
 
-#[db::sql_bounds(TaskRow)]
+#[db::sql_bounds(TaskRow, SequenceRow)]
 impl<DB: Dialect> SqlTasks<DB> {
+    /// An edit inside the caller's transaction. The task's row first (locked on PostgreSQL):
+    /// no such task, nothing written. Then the user's lock, as in every change.
+    async fn edit_in(
+        connection: &mut DB::Connection,
+        user_id: &str,
+        id: TaskId,
+        edit: TaskEdit,
+    ) -> db::Result<Option<(Task, Vec<TaskEvent>)>> {
+        let row: Option<TaskRow> = sqlx::query_as(AssertSqlSafe(format!(
+            "SELECT {TASK_COLUMNS} FROM tasks WHERE id = $1 AND user_id = $2{}",
+            DB::FOR_UPDATE
+        )))
+        .bind(id)
+        .bind(user_id.to_owned())
+        .fetch_optional(&mut *connection)
+        .await?;
+        let Some(row) = row else { return Ok(None) };
+        let sequence = SqlOutbox::<DB>::next_sequence(connection, user_id).await?;
+        let mut task = Task::from(row);
+        let now = domain::clock::now();
+        let event_type = task.edit(edit, now)?;
+        // A recurring task's next occurrence is made with its completion, in this transaction:
+        // both or neither, and once (`continued_by` stays set).
+        let next = match event_type {
+            EventType::Completed => task.next_occurrence(now),
+            _ => None,
+        };
+        let next = match next {
+            Some(new) => Some(Self::insert_task(connection, user_id, new, Some(task.id), now).await?),
+            None => None,
+        };
+        if let Some(next) = &next {
+            task.continued_by = Some(next.id);
+        }
+        sqlx::query(
+            "UPDATE tasks SET title = $1, description = $2, completed = $3, priority = $4, tags = $5, \
+             due_date = $6, recurrence = $7, updated_at = $8, search_text = $10, continued_by = $11, \
+             remind_at = $12, remind_before_minutes = $13, reminded_at = $14 WHERE id = $9",
+        )
+        .bind(task.title.clone())
+        .bind(task.description.clone())
+        .bind(task.completed)
+        .bind(task.priority.as_str().to_owned())
+        .bind(json(&task.tags)?)
+        .bind(task.due_date)
+        .bind(task.recurrence.map(|r| r.to_string()))
+        .bind(now)
+        .bind(task.id)
+        .bind(search_text(&task.title, &task.description))
+        .bind(task.continued_by)
+        .bind(task.remind_at)
+        .bind(task.remind_before_minutes.map(|m| m as i32))
+        .bind(task.reminded_at)
+        .execute(&mut *connection)
+        .await?;
+        let mut events = vec![TaskEvent::record(event_type, &task, now, sequence)];
+        if let Some(next) = &next {
+            let sequence = SqlOutbox::<DB>::next_sequence(connection, user_id).await?;
+            events.push(TaskEvent::record(EventType::Created, next, now, sequence));
+        }
+        for event in &events {
+            SqlOutbox::<DB>::append(connection, event).await?;
+        }
+        Ok(Some((task, events)))
+    }
+
     /// Inserts a task inside the caller's transaction; `continues` names the occurrence it
     /// follows.
     async fn insert_task(

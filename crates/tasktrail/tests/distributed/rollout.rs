@@ -116,6 +116,7 @@ async fn api_replicas_restarted_in_turn_behind_haproxy_fail_no_request_and_lose_
         rate: Some(100.0),
         observers: 10,
         signup_concurrency: 8,
+        server_pid: None,
         queries: Default::default(),
     };
     let users = args.users as u64;

@@ -34,6 +34,7 @@ async fn audit_replicas_split_the_partitions_and_one_killed_mid_load_loses_nothi
         rate: Some(100.0),
         observers: 10,
         signup_concurrency: 8,
+        server_pid: None,
         queries: Default::default(),
     };
     let received = "tasktrail_events_received_total";
