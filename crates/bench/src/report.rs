@@ -185,3 +185,47 @@ impl Report {
         )
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn reads_a_processs_peak_and_current_memory() {
+        let memory = ServerMemory::read(std::process::id()).unwrap();
+        assert!(memory.resident_mb > 1.0, "{memory:?}");
+        assert!(memory.peak_mb >= memory.resident_mb, "{memory:?}");
+        assert!(ServerMemory::read(u32::MAX).is_err(), "no such process");
+    }
+
+    #[test]
+    fn the_summary_is_one_line_of_key_value_pairs() {
+        let mut report = Report::new(Vec::new(), 3000, Duration::from_secs(30), &Totals::default());
+        report.duplicated = 2;
+        let line = report.summary_line();
+        assert!(!line.contains('\n'));
+        let pairs: std::collections::HashMap<&str, &str> = line
+            .strip_prefix("summary ")
+            .unwrap()
+            .split(' ')
+            .map(|pair| pair.split_once('=').unwrap())
+            .collect();
+        assert_eq!(pairs["result"], "fail", "a duplicate fails the run");
+        assert_eq!(pairs["ops_per_s"], "100");
+        assert_eq!(pairs["duplicated"], "2");
+        assert_eq!(pairs["peak_mb"], "-", "no --server-pid");
+        report.server_memory = Some(ServerMemory {
+            peak_mb: 97.25,
+            resident_mb: 80.0,
+        });
+        assert!(
+            report.summary_line().ends_with(" peak_mb=97.2"),
+            "{}",
+            report.summary_line()
+        );
+        assert!(
+            report.to_string().ends_with(&report.summary_line()),
+            "the report ends with it"
+        );
+    }
+}

@@ -328,9 +328,16 @@ impl Trail {
         let waits = || [2u64, 5, 10, 20].into_iter().chain(std::iter::repeat(50));
         let mut backoff = waits();
         let mut pending: Vec<(i64, String)> = Vec::new();
+        // Whether the user still operates. Once it stops, the events still owed are watched
+        // to the end: left to the final check, they would be timed from when the slowest
+        // user's last round ended, not from when they were stored.
+        let mut operating = true;
         loop {
-            // Nothing owed: wait for the next operation (or the end of the run).
             if pending.is_empty() {
+                if !operating {
+                    return self;
+                }
+                // Nothing owed: wait for the next operation (or the end of the run).
                 match expectations.recv().await {
                     Some((key, answered)) => {
                         self.expected.insert(key.clone(), answered);
@@ -344,18 +351,20 @@ impl Trail {
                 self.expected.insert(key.clone(), answered);
                 pending.push(key);
             }
-            let first_wait = Duration::from_millis(backoff.next().unwrap_or(50));
+            let wait = tokio::time::sleep(Duration::from_millis(backoff.next().unwrap_or(50)));
             tokio::select! {
-                more = expectations.recv() => match more {
+                more = expectations.recv(), if operating => match more {
                     Some((key, answered)) => {
                         self.expected.insert(key.clone(), answered);
                         pending.push(key);
                         continue;
                     }
-                    // The run is over; what is still owed is checked when the trail settles.
-                    None => return self,
+                    None => {
+                        operating = false;
+                        continue;
+                    }
                 },
-                _ = tokio::time::sleep(first_wait) => {}
+                _ = wait => {}
             }
             if let Err(e) = self.poll().await {
                 bump(&totals.trail_errors);
