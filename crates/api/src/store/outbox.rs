@@ -44,8 +44,9 @@ impl<DB: sqlx::Database> SqlOutbox<DB> {
 
 #[db::sql_bounds(SequenceRow)]
 impl<DB: Dialect> SqlOutbox<DB> {
-    /// Takes the user's next event number inside the caller's transaction. Called before
-    /// anything else in it: the user's row in `event_sequences` stays locked until commit, so
+    /// Takes the user's next event number inside the caller's transaction, before it writes
+    /// anything else (an edit or a delete first reads or locks its task row, so that a missing
+    /// task writes nothing): the user's row in `event_sequences` stays locked until commit, so
     /// one user's changes commit one after another, in number order (ids, timestamps and
     /// outbox order follow), while other users' changes go on beside them.
     pub(super) async fn next_sequence(transaction: &mut DB::Connection, user_id: &str) -> db::Result<i64> {
