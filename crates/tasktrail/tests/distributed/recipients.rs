@@ -32,13 +32,8 @@ async fn only_the_sidecar_may_ask_the_api_for_a_users_address() {
     assert_eq!(forged.status(), StatusCode::UNAUTHORIZED);
 
     // Through Dapr service invocation, as the notification service asks.
-    let answer = http
-        .get(format!("{NOTIFY_SIDECAR}/v1.0/invoke/api/method{path}"))
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(answer.status(), StatusCode::OK);
-    let recipient: serde_json::Value = answer.json().await.unwrap();
+    let (status, recipient) = invoke_api(&http, &path).await;
+    assert_eq!(status, StatusCode::OK, "{recipient}");
     assert_eq!(recipient["user_id"], user.id.as_str());
     assert!(
         recipient["email"].as_str().unwrap().ends_with("@example.com"),
@@ -46,10 +41,30 @@ async fn only_the_sidecar_may_ask_the_api_for_a_users_address() {
     );
     assert_eq!(recipient["preferences"], json!({"completion_emails": true}));
 
-    let unknown = http
-        .get(format!("{NOTIFY_SIDECAR}/v1.0/invoke/api/method/internal/users/nobody"))
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(unknown.status(), StatusCode::NOT_FOUND);
+    let (status, unknown) = invoke_api(&http, "/internal/users/nobody").await;
+    assert_eq!(status, StatusCode::NOT_FOUND, "{unknown}");
+    assert_eq!(unknown["error"]["code"], "not_found", "{unknown}");
+}
+
+/// `GET` on the api through the notification service's sidecar, as notify asks. The local
+/// stack resolves app ids with mDNS, and a sidecar keeps the address of a replica that has
+/// left (the drills' `api2`) for up to a minute; daprd resolves once per call and retries that
+/// one address, so such a call fails with Dapr's own `ERR_DIRECT_INVOKE` while the next is
+/// sent to the live replica. Those (and only those) are asked again, at most five times;
+/// notify itself gets the event redelivered.
+async fn invoke_api(http: &reqwest::Client, path: &str) -> (StatusCode, serde_json::Value) {
+    for _ in 0..5 {
+        let answer = http
+            .get(format!("{NOTIFY_SIDECAR}/v1.0/invoke/api/method{path}"))
+            .send()
+            .await
+            .unwrap();
+        let status = answer.status();
+        let body: serde_json::Value = answer.json().await.unwrap_or(serde_json::Value::Null);
+        if body["errorCode"] != "ERR_DIRECT_INVOKE" {
+            return (status, body);
+        }
+        eprintln!("the sidecar could not reach an api replica, asking again: {body}");
+    }
+    panic!("notify's sidecar reached no api replica in five calls")
 }
