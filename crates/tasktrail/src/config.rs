@@ -102,9 +102,12 @@ pub struct ApiArgs {
     /// it on there, as for the audit trail.
     #[arg(long, env = "TASKTRAIL_NOTIFY_URL", default_value = "http://127.0.0.1:8082")]
     pub notify_url: String,
-    /// How many users' events the relay publishes at once (each user's in order).
-    #[arg(long, env = "TASKTRAIL_PUBLISH_CONCURRENCY", default_value_t = 32)]
+    /// How many bulk publish requests the relay has in flight at once.
+    #[arg(long, env = "TASKTRAIL_PUBLISH_CONCURRENCY", default_value_t = 4)]
     pub publish_concurrency: usize,
+    /// Most events in one bulk publish request to the sidecar.
+    #[arg(long, env = "TASKTRAIL_PUBLISH_BULK_SIZE", default_value_t = 500)]
+    pub publish_bulk_size: usize,
     #[command(flatten)]
     pub dapr: DaprArgs,
     #[command(flatten)]

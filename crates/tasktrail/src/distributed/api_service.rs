@@ -68,6 +68,7 @@ pub async fn start(args: ApiArgs) -> anyhow::Result<Running> {
         topic: args.dapr.topic.clone(),
         reminders_topic: args.dapr.reminders_topic.clone(),
         concurrency: args.publish_concurrency.max(1),
+        bulk_size: args.publish_bulk_size.max(1),
         request_timeout: Duration::from_secs(10),
     })?);
     let relay = api.relay(publisher.clone());
