@@ -12,6 +12,7 @@ use domain::account::Recipient;
 use domain::notification::{NotificationKind, NotificationStatus};
 use domain::{EventType, TaskEvent};
 use events::Subscriber;
+use futures::{StreamExt, TryStreamExt};
 use tokio::sync::Notify;
 use tokio_util::sync::CancellationToken;
 
@@ -44,6 +45,8 @@ const MAX_BACKOFF: Duration = Duration::from_secs(32);
 const HOLD: Duration = Duration::from_secs(300);
 /// Notifications taken per round.
 const BATCH: u32 = 20;
+/// How many notifications of a batch are in flight at once.
+const SENDS_AT_ONCE: usize = 8;
 /// How often the sender looks for due work when nobody wakes it (retries come due).
 const POLL: Duration = Duration::from_secs(1);
 
@@ -155,31 +158,42 @@ impl Sender {
         tracing::info!("notification sender stopped");
     }
 
-    /// One batch of due notifications; returns how many.
+    /// One batch of due notifications; returns how many. They are independent, so several are
+    /// sent at once: one waiting on a slow lookup or a slow SMTP answer holds up no other.
     async fn round(&self) -> anyhow::Result<usize> {
         let now = domain::clock::now();
         let due = self.store.take_due(now, now + delta(HOLD), BATCH).await?;
-        for item in &due {
-            let outcome = self.attempt(item).await;
-            let event_id = item.notification.event_id;
-            match outcome {
-                Outcome::Done(status, detail, recipient) => {
-                    self.store.settle(item.id, status, &detail, &recipient).await?;
-                    metrics::counter!("tasktrail_notifications_total", "status" => status.as_str()).increment(1);
-                    match status {
-                        NotificationStatus::Failed => {
-                            tracing::warn!(%event_id, attempts = item.attempts, detail, "notification failed")
-                        }
-                        _ => tracing::info!(%event_id, status = status.as_str(), detail, "notification done"),
+        // Collected first: with the closure inside the stream, rustc cannot prove the round's
+        // future `Send` ("implementation of FnOnce is not general enough").
+        let work: Vec<_> = due.iter().map(|item| self.handle(item)).collect();
+        futures::stream::iter(work)
+            .buffer_unordered(SENDS_AT_ONCE)
+            .try_for_each(|()| async { Ok(()) })
+            .await?;
+        Ok(due.len())
+    }
+
+    /// Attempts one notification and records the outcome.
+    async fn handle(&self, item: &Due) -> anyhow::Result<()> {
+        let outcome = self.attempt(item).await;
+        let event_id = item.notification.event_id;
+        match outcome {
+            Outcome::Done(status, detail, recipient) => {
+                self.store.settle(item.id, status, &detail, &recipient).await?;
+                metrics::counter!("tasktrail_notifications_total", "status" => status.as_str()).increment(1);
+                match status {
+                    NotificationStatus::Failed => {
+                        tracing::warn!(%event_id, attempts = item.attempts, detail, "notification failed")
                     }
-                }
-                Outcome::RetryAt(at, detail) => {
-                    self.store.retry_at(item.id, at, &detail).await?;
-                    tracing::warn!(%event_id, attempts = item.attempts, retry_at = %at, detail, "notification not sent yet; will retry");
+                    _ => tracing::info!(%event_id, status = status.as_str(), detail, "notification done"),
                 }
             }
+            Outcome::RetryAt(at, detail) => {
+                self.store.retry_at(item.id, at, &detail).await?;
+                tracing::warn!(%event_id, attempts = item.attempts, retry_at = %at, detail, "notification not sent yet; will retry");
+            }
         }
-        Ok(due.len())
+        Ok(())
     }
 
     async fn attempt(&self, item: &Due) -> Outcome {
