@@ -97,7 +97,11 @@ impl DaprPublisher {
 
     /// One bulk publish request: answered 2xx only when Kafka has every event of it.
     async fn publish(&self, url: &str, request: BulkRequest) -> anyhow::Result<()> {
-        let BulkRequest { body, count, first } = request;
+        let BulkRequest {
+            body,
+            count,
+            first_event_id,
+        } = request;
         let response = self
             .http
             .post(url)
@@ -113,7 +117,7 @@ impl DaprPublisher {
         }
         let body = response.text().await.unwrap_or_default();
         let body: String = body.chars().take(1000).collect();
-        anyhow::bail!("Dapr bulk publish of {count} events (first {first}) answered {status}: {body}")
+        anyhow::bail!("Dapr bulk publish of {count} events (first {first_event_id}) answered {status}: {body}")
     }
 }
 
@@ -125,7 +129,7 @@ const MAX_REQUEST_BYTES: usize = 1 << 20;
 struct BulkRequest {
     body: Vec<u8>,
     count: usize,
-    first: String,
+    first_event_id: String,
 }
 
 /// Packs events into request bodies of at most `max_count` entries and, unless a single entry
@@ -141,7 +145,7 @@ fn bulk_requests(events: &[&TaskEvent], max_count: usize, max_bytes: usize) -> a
             requests.push(BulkRequest {
                 body: vec![b'['],
                 count: 0,
-                first: event.event_id.to_string(),
+                first_event_id: event.event_id.to_string(),
             });
         }
         let request = requests.last_mut().expect("pushed above");
@@ -326,7 +330,7 @@ mod tests {
             for request in &requests {
                 let entries: Vec<serde_json::Value> = serde_json::from_slice(&request.body).unwrap();
                 assert_eq!(entries.len(), request.count);
-                assert_eq!(entries[0]["entryId"], request.first.as_str());
+                assert_eq!(entries[0]["entryId"], request.first_event_id.as_str());
                 if request.count > 1 {
                     assert!(request.body.len() < max_bytes, "{} bytes", request.body.len());
                 }

@@ -48,10 +48,11 @@ async fn only_the_sidecar_may_ask_the_api_for_a_users_address() {
 
 /// `GET` on the api through the notification service's sidecar, as notify asks. The local
 /// stack resolves app ids with mDNS, and a sidecar keeps the address of a replica that has
-/// left (the drills' `api2`) for up to a minute; daprd resolves once per call and retries that
-/// one address, so such a call fails with Dapr's own `ERR_DIRECT_INVOKE` while the next is
-/// sent to the live replica. Those (and only those) are asked again, at most five times;
-/// notify itself gets the event redelivered.
+/// left (the drills' `api2`) for up to a minute. The local Resiliency retries such a call three
+/// times, resolving the app id again each time, yet every try can still draw the departed
+/// address; the call then fails with Dapr's own `ERR_DIRECT_INVOKE` while the next may reach
+/// the live replica. Those answers (and only those) are asked again, at most five times;
+/// notify itself retries its lookup with back-off.
 async fn invoke_api(http: &reqwest::Client, path: &str) -> (StatusCode, serde_json::Value) {
     for _ in 0..5 {
         let answer = http
