@@ -2,12 +2,14 @@
 //! the few SQL differences between the two (`Dialect`), the sqlx bounds a store written once
 //! for both needs (`#[sql_bounds]`), and what a database failure means to a client (`Error`).
 
+mod checkpoint;
 mod dialect;
 mod error;
 pub mod group;
 
 use std::borrow::Cow;
 use std::str::FromStr;
+use std::sync::Arc;
 use std::time::Duration;
 
 use sqlx::migrate::Migrator;
@@ -34,6 +36,8 @@ pub struct Pools<DB: sqlx::Database> {
     pub reader: Pool<DB>,
     /// SQLite's writer commits the transactions waiting for it together (`group`).
     group: Option<group::Group<DB>>,
+    /// SQLite's WAL is checkpointed beside the writer, not in its commits (`checkpoint`).
+    _checkpointer: Option<Arc<checkpoint::Checkpointer>>,
 }
 
 impl<DB: sqlx::Database> Pools<DB> {
@@ -56,6 +60,7 @@ impl<DB: sqlx::Database> Clone for Pools<DB> {
             writer: self.writer.clone(),
             reader: self.reader.clone(),
             group: self.group.clone(),
+            _checkpointer: self._checkpointer.clone(),
         }
     }
 }
@@ -88,14 +93,15 @@ impl Database {
             let writer = SqlitePoolOptions::new()
                 .max_connections(1)
                 .acquire_timeout(acquire_timeout)
-                .connect_with(options.clone())
+                .connect_with(options.clone().pragma("wal_autocheckpoint", checkpoint::WRITER_PAGES))
                 .await?;
             let reader = SqlitePoolOptions::new()
                 .max_connections(max_connections.clamp(1, 8))
                 .acquire_timeout(acquire_timeout)
-                .connect_with(options)
+                .connect_with(options.clone())
                 .await?;
             Ok(Database::Sqlite(Pools {
+                _checkpointer: Some(Arc::new(checkpoint::Checkpointer::start(options).await?)),
                 group: Some(group::Group::start(writer.clone())),
                 writer,
                 reader,
@@ -110,6 +116,7 @@ impl Database {
                 writer: pool.clone(),
                 reader: pool,
                 group: None,
+                _checkpointer: None,
             }))
         } else {
             anyhow::bail!("unsupported database URL (use sqlite://... or postgres://...)")
