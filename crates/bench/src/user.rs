@@ -427,34 +427,25 @@ impl Trail {
                 tokio::time::sleep(Duration::from_millis(100)).await;
             }
         }
-        let mut counts: HashMap<(i64, String), usize> = HashMap::new();
-        let mut cursor: Option<String> = None;
-        let mut complete_read = true;
-        loop {
-            let mut request = self
-                .client
-                .get(&self.url)
-                .query(&[("limit", "500")])
-                .bearer_auth(&self.token);
-            if let Some(c) = &cursor {
-                request = request.query(&[("cursor", c)]);
-            }
-            let page: AuditPage = match async { request.send().await?.error_for_status()?.json().await }.await {
-                Ok(p) => p,
-                Err(e) => {
-                    warn_line(&format!("final trail read failed: {e}"));
-                    complete_read = false;
+        // A read that fails (a 503 while the server is overloaded) proves nothing either way:
+        // it is tried again before this user's events are counted as missing.
+        let mut counts = None;
+        for attempt in 1..=FINAL_READS {
+            match self.read_whole_trail().await {
+                Ok(read) => {
+                    counts = Some(read);
                     break;
                 }
-            };
-            for e in page.events {
-                *counts.entry((e.task_id, e.event_type)).or_default() += 1;
-            }
-            match page.next_cursor {
-                Some(c) => cursor = Some(c),
-                None => break,
+                Err(e) => {
+                    warn_line(&format!("final trail read {attempt} of {FINAL_READS} failed: {e:#}"));
+                    if attempt < FINAL_READS {
+                        tokio::time::sleep(Duration::from_secs(1)).await;
+                    }
+                }
             }
         }
+        let complete_read = counts.is_some();
+        let counts = counts.unwrap_or_default();
         let missing = if complete_read {
             self.expected.keys().filter(|k| !counts.contains_key(*k)).count()
         } else {
@@ -483,6 +474,35 @@ impl Trail {
         }
     }
 }
+
+impl Trail {
+    /// Every event of the trail, counted by (task, type), read from its start.
+    async fn read_whole_trail(&self) -> anyhow::Result<HashMap<(i64, String), usize>> {
+        let mut counts: HashMap<(i64, String), usize> = HashMap::new();
+        let mut cursor: Option<String> = None;
+        loop {
+            let mut request = self
+                .client
+                .get(&self.url)
+                .query(&[("limit", "500")])
+                .bearer_auth(&self.token);
+            if let Some(c) = &cursor {
+                request = request.query(&[("cursor", c)]);
+            }
+            let page: AuditPage = request.send().await?.error_for_status()?.json().await?;
+            for e in page.events {
+                *counts.entry((e.task_id, e.event_type)).or_default() += 1;
+            }
+            match page.next_cursor {
+                Some(c) => cursor = Some(c),
+                None => return Ok(counts),
+            }
+        }
+    }
+}
+
+/// Tries of a user's final trail read before its events count as missing.
+const FINAL_READS: u32 = 3;
 
 fn warn_line(message: &str) {
     eprintln!("  ! {message}");

@@ -54,8 +54,10 @@ pub struct ServeArgs {
     /// Use this PostgreSQL database instead of SQLite files (postgres://user:pass@host/db).
     #[arg(long, env = "DATABASE_URL", hide_env_values = true)]
     pub database_url: Option<String>,
-    /// Largest database connection pool (PostgreSQL; SQLite uses one writer and up to 8 readers).
-    #[arg(long, env = "TASKTRAIL_DB_MAX_CONNECTIONS", default_value_t = 16)]
+    /// Largest connection pool of each service (api, audit, notify) on PostgreSQL; SQLite uses
+    /// one writer and up to 8 readers per file. More than 8 made op-to-audit p99 worse on two
+    /// cores, not throughput better (docs/performance.md).
+    #[arg(long, env = "TASKTRAIL_DB_MAX_CONNECTIONS", default_value_t = 8)]
     pub db_max_connections: u32,
     #[command(flatten)]
     pub http: HttpArgs,
