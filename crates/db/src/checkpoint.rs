@@ -8,9 +8,9 @@
 //! The writer still checkpoints itself past `WRITER_PAGES`, and that is what keeps the WAL
 //! bounded: SQLite rewinds the WAL only at a write transaction that starts with all of it
 //! copied, which under steady writes a checkpoint running beside the writer never achieves
-//! (an earlier attempt without it let the WAL reach 0.9 GB in 30 s). The writer's own checkpoint then
-//! finds nearly everything copied already. So each database's WAL file stays under about
-//! 64 MB.
+//! (an earlier attempt without it let the WAL reach 0.9 GB in 30 s). The writer's own
+//! checkpoint then finds nearly everything copied already. So each database's WAL file stays
+//! under about 64 MB.
 
 use std::time::Duration;
 
