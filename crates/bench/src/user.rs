@@ -305,6 +305,30 @@ impl SimUser {
 type Watcher = tokio::sync::mpsc::UnboundedSender<Expectation>;
 
 impl Trail {
+    /// Every event of the trail, counted by (task, type), read from its start.
+    async fn read_whole_trail(&self) -> anyhow::Result<HashMap<(i64, String), usize>> {
+        let mut counts: HashMap<(i64, String), usize> = HashMap::new();
+        let mut cursor: Option<String> = None;
+        loop {
+            let mut request = self
+                .client
+                .get(&self.url)
+                .query(&[("limit", "500")])
+                .bearer_auth(&self.token);
+            if let Some(c) = &cursor {
+                request = request.query(&[("cursor", c)]);
+            }
+            let page: AuditPage = request.send().await?.error_for_status()?.json().await?;
+            for e in page.events {
+                *counts.entry((e.task_id, e.event_type)).or_default() += 1;
+            }
+            match page.next_cursor {
+                Some(c) => cursor = Some(c),
+                None => return Ok(counts),
+            }
+        }
+    }
+
     fn empty_copy(&self) -> Self {
         Self {
             client: self.client.clone(),
@@ -471,32 +495,6 @@ impl Trail {
             missing,
             duplicated: counts.values().filter(|n| **n > 1).map(|n| n - 1).sum(),
             unexpected: counts.keys().filter(|k| !self.expected.contains_key(*k)).count(),
-        }
-    }
-}
-
-impl Trail {
-    /// Every event of the trail, counted by (task, type), read from its start.
-    async fn read_whole_trail(&self) -> anyhow::Result<HashMap<(i64, String), usize>> {
-        let mut counts: HashMap<(i64, String), usize> = HashMap::new();
-        let mut cursor: Option<String> = None;
-        loop {
-            let mut request = self
-                .client
-                .get(&self.url)
-                .query(&[("limit", "500")])
-                .bearer_auth(&self.token);
-            if let Some(c) = &cursor {
-                request = request.query(&[("cursor", c)]);
-            }
-            let page: AuditPage = request.send().await?.error_for_status()?.json().await?;
-            for e in page.events {
-                *counts.entry((e.task_id, e.event_type)).or_default() += 1;
-            }
-            match page.next_cursor {
-                Some(c) => cursor = Some(c),
-                None => return Ok(counts),
-            }
         }
     }
 }
